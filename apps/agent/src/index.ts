@@ -1,0 +1,4 @@
+export * from './agent.js';
+export * from './proxy.js';
+export * from './https-json.js';
+export * from './node-identity.js';

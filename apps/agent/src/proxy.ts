@@ -1,0 +1,71 @@
+// ucp-proxy: mutual-TLS access to this node's engine. Only certificates from the cluster CA with
+// the manager role get through; each accepted connection is piped byte for byte to the engine
+// socket, so streams, hijacked attach/exec and upgrades pass unchanged.
+import { parseCertificate } from '@orca/pki';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { join } from 'node:path';
+
+export interface ProxyOptions {
+  host: string;
+  port: number;
+  engineSocket: string;
+  certsDir: string;
+  log?: (line: string) => void;
+}
+
+export function peerRole(socket: TLSSocket): string | undefined {
+  const cert = socket.getPeerCertificate(false);
+  if (!cert?.raw) return undefined;
+  const pem = `-----BEGIN CERTIFICATE-----\n${cert.raw.toString('base64')}\n-----END CERTIFICATE-----\n`;
+  return parseCertificate(pem).subject.OU;
+}
+
+export async function startProxy(options: ProxyOptions): Promise<{ server: Server; close(): Promise<void> }> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const server = createServer({
+    key: readFileSync(join(options.certsDir, 'key.pem')),
+    cert: readFileSync(join(options.certsDir, 'cert.pem')),
+    ca: readFileSync(join(options.certsDir, 'ca.pem')),
+    requestCert: true,
+    // The TLS layer already refuses certificates that do not chain to the cluster CA.
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    let role: string | undefined;
+    try {
+      role = peerRole(socket);
+    } catch {
+      role = undefined;
+    }
+    if (role !== 'swarm-manager') {
+      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n' +
+        '{"errors":[{"code":"FORBIDDEN","message":"only managers may reach this engine"}]}');
+      return;
+    }
+    const engine = connect(options.engineSocket);
+    socket.pipe(engine).pipe(socket);
+    const close = () => {
+      socket.destroy();
+      engine.destroy();
+    };
+    engine.on('error', (error) => {
+      log(`ucp-proxy: engine connection failed: ${error.message}`);
+      close();
+    });
+    socket.on('error', close);
+    socket.on('close', () => engine.destroy());
+  });
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  log(`ucp-proxy: listening on ${options.host}:${options.port}, forwarding to ${options.engineSocket}`);
+  return {
+    server,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,143 @@
+// Starts ucp-controller: store, CAs, admin, the leader-only loops, and the HTTPS server whose
+// certificate comes from the cluster CA. Everything it knows is in the store, so any number of
+// controllers can serve the same cluster.
+import 'reflect-metadata';
+import { Logger, type INestApplication, type NestApplicationOptions } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { CertificateAuthorityService, ManagerLoops, NodeService } from '@orca/cluster';
+import { ConfigError, type ControllerConfig } from '@orca/config';
+import { ensureAdmin } from '@orca/identity';
+import { generateKeyPair } from '@orca/pki';
+import { openStore, type Store } from '@orca/store';
+import { json, type NextFunction, type Request, type Response } from 'express';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { ApiErrorFilter, errorResponse } from './api-error.filter.js';
+import { ControllerModule } from './controller.module.js';
+
+export interface RunningController {
+  url: string;
+  store: Store;
+  cas: CertificateAuthorityService;
+  nodes: NodeService;
+  loops: ManagerLoops;
+  /** Set on the first start when no ORCA_ADMIN_PASSWORD was given: print it once. */
+  generatedAdminPassword?: string;
+  close(): Promise<void>;
+}
+
+/** The key-encryption key: given directly, read from a file, or (local embedded runs only) generated once. */
+export function resolveKek(config: ControllerConfig): string {
+  if (config.kek) return config.kek;
+  if (config.kekFile) {
+    try {
+      return readFileSync(config.kekFile, 'utf8').trim();
+    } catch (error) {
+      throw new ConfigError('ORCA_KEK_FILE', `cannot read ${config.kekFile}: ${(error as Error).message}`);
+    }
+  }
+  if (config.store.kind !== 'embedded') {
+    throw new ConfigError('ORCA_KEK', 'a key-encryption key (ORCA_KEK or ORCA_KEK_FILE) is required with etcd');
+  }
+  const path = join(config.dataDir, 'kek');
+  if (!existsSync(path)) {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    writeFileSync(path, randomBytes(32).toString('base64'), { mode: 0o600 });
+  }
+  chmodSync(path, 0o600);
+  return readFileSync(path, 'utf8').trim();
+}
+
+export async function startController(
+  config: ControllerConfig,
+  options: { store?: Store; logger?: Logger } = {},
+): Promise<RunningController> {
+  const logger = options.logger ?? new Logger('ucp-controller');
+  const kek = resolveKek(config);
+  const store =
+    options.store ??
+    (await openStore(
+      config.store.kind === 'embedded'
+        ? { kind: 'embedded', dir: config.store.dir }
+        : {
+            kind: 'etcd',
+            endpoints: config.store.endpoints,
+            prefix: config.store.prefix,
+            tls: config.store.tls && {
+              ca: readFileSync(config.store.tls.caFile, 'utf8'),
+              cert: readFileSync(config.store.tls.certFile, 'utf8'),
+              key: readFileSync(config.store.tls.keyFile, 'utf8'),
+            },
+          },
+    ));
+  const cas = new CertificateAuthorityService(store, kek);
+  const { created, cluster } = await cas.bootstrap(config.nodeCertValidityMs);
+  if (created) logger.log(`created cluster ${cluster.clusterId}: cluster root CA and client root CA`);
+  const admin = await ensureAdmin(store, config.adminPassword);
+  const nodes = new NodeService(store, cas, { nodeDownAfterMs: config.nodeDownAfterMs });
+  const loops = new ManagerLoops(store, cas, `${hostname()}:${config.host}:${config.port}`, {
+    log: (m) => logger.log(m),
+    error: (m) => logger.error(m),
+  });
+  loops.start();
+
+  // The serving certificate: from the cluster CA, so agents verify managers with the pinned bundle.
+  const serverKey = await generateKeyPair();
+  const server = await (
+    await cas.clusterAuthority()
+  ).issueServerCertificate({
+    publicKeyPem: serverKey.publicKeyPem,
+    commonName: 'ucp-controller',
+    hosts: [...new Set([config.host, '127.0.0.1', 'localhost', hostname()])],
+    validityMs: config.nodeCertValidityMs,
+  });
+  const clientCas = [await cas.clusterBundle(), (await cas.clientAuthority()).bundlePem];
+
+  let app: INestApplication | undefined;
+  try {
+    app = await NestFactory.create(ControllerModule.register({ store, cas, nodes }), new ExpressAdapter(), {
+      // Client certificates are asked for but checked per route: joins and /_ping come without one.
+      httpsOptions: {
+        key: serverKey.privateKeyPem,
+        cert: server.certPem,
+        ca: clientCas,
+        requestCert: true,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+      } as NonNullable<NestApplicationOptions['httpsOptions']>,
+      logger: ['error', 'warn'],
+      bodyParser: false,
+    });
+    app.useGlobalFilters(new ApiErrorFilter());
+    // UCP parses JSON bodies whatever the Content-Type says (clients send `curl -d`), up to 1 MiB.
+    app.use(json({ limit: '1mb', type: () => true }));
+    // Parser errors happen before Nest's router: answer them in UCP's error shape too.
+    app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+      if (res.headersSent) return next(error);
+      const { status, body } = errorResponse(error);
+      res.status(status).json(body);
+    });
+    await app.listen(config.port, config.host);
+  } catch (error) {
+    await loops.stop();
+    if (!options.store) await store.close();
+    throw error;
+  }
+  const url = `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  return {
+    url,
+    store,
+    cas,
+    nodes,
+    loops,
+    generatedAdminPassword: admin.generatedPassword,
+    async close() {
+      await app?.close();
+      await loops.stop();
+      if (!options.store) await store.close();
+    },
+  };
+}

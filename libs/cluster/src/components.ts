@@ -1,0 +1,159 @@
+// The UCP components each node runs, by role: ucp-proxy everywhere; ucp-kv and ucp-controller on
+// managers. A pure function of the node and the cluster's component settings, so the leader can
+// recompute it at any time and a changed image or flag rolls out as a changed spec hash.
+import type { ComponentSpec } from '@orca/reconcile';
+import type { ComponentSettings, NodeSpec } from './model.js';
+
+export const NODE_CERTS_VOLUME = 'ucp-node-certs';
+export const KEK_VOLUME = 'ucp-kek';
+export const KV_VOLUME = 'ucp-kv';
+export const NODE_CERTS_DIR = '/etc/orca/node';
+export const KEK_DIR = '/etc/orca/kek';
+export const ENGINE_SOCKET_IN_CONTAINER = '/var/run/docker.sock';
+export const PROXY_PORT = 12376;
+export const KV_CLIENT_PORT = 12379;
+export const KV_PEER_PORT = 12380;
+
+export const DEFAULT_COMPONENT_SETTINGS: ComponentSettings = {
+  images: { orca: 'orca/orca:latest', etcd: 'orca/etcd:latest' },
+  extraArgs: {},
+  controllerPort: 443,
+};
+
+const baseLabels = (node: NodeSpec, name: string): Record<string, string> => ({
+  'com.docker.ucp.access.label': '/System',
+  'com.docker.ucp.collection': 'system',
+  'com.docker.ucp.collection.system': 'true',
+  'com.docker.ucp.orca.role': node.role,
+  'com.docker.ucp.orca.component.name': name,
+});
+
+function withExtraArgs(settings: ComponentSettings, name: string, command: string[]): string[] {
+  return [...command, ...(settings.extraArgs[name] ?? [])];
+}
+
+export function desiredComponents(node: NodeSpec, settings: ComponentSettings): ComponentSpec[] {
+  if (node.runtime === 'process') return processComponents(node, settings);
+  const certMount = { type: 'volume' as const, source: NODE_CERTS_VOLUME, target: NODE_CERTS_DIR, readOnly: true };
+  const components: ComponentSpec[] = [];
+  const socket = node.facts.engineSocket ?? '/var/run/docker.sock';
+
+  components.push({
+    name: 'ucp-proxy',
+    image: settings.images.orca,
+    command: withExtraArgs(settings, 'ucp-proxy', [
+      'proxy',
+      '--listen',
+      `${node.address}:${PROXY_PORT}`,
+      '--engine',
+      ENGINE_SOCKET_IN_CONTAINER,
+      '--certs',
+      NODE_CERTS_DIR,
+    ]),
+    env: {},
+    mounts: [certMount, { type: 'bind', source: socket, target: ENGINE_SOCKET_IN_CONTAINER }],
+    ports: [],
+    network: 'host',
+    labels: baseLabels(node, 'ucp-proxy'),
+    restartPolicy: 'always',
+  });
+
+  if (node.role !== 'swarm-manager') return components;
+
+  const kvUrl = `https://${node.address}:${KV_CLIENT_PORT}`;
+  const peerUrl = `https://${node.address}:${KV_PEER_PORT}`;
+  components.push({
+    name: 'ucp-kv',
+    image: settings.images.etcd,
+    command: withExtraArgs(settings, 'ucp-kv', [
+      'etcd',
+      '--name',
+      node.id,
+      '--data-dir',
+      '/var/lib/etcd',
+      '--listen-client-urls',
+      kvUrl,
+      '--advertise-client-urls',
+      kvUrl,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `${node.id}=${peerUrl}`,
+      '--cert-file',
+      `${NODE_CERTS_DIR}/cert.pem`,
+      '--key-file',
+      `${NODE_CERTS_DIR}/key.pem`,
+      '--trusted-ca-file',
+      `${NODE_CERTS_DIR}/ca.pem`,
+      '--client-cert-auth',
+      '--peer-cert-file',
+      `${NODE_CERTS_DIR}/cert.pem`,
+      '--peer-key-file',
+      `${NODE_CERTS_DIR}/key.pem`,
+      '--peer-trusted-ca-file',
+      `${NODE_CERTS_DIR}/ca.pem`,
+      '--peer-client-cert-auth',
+    ]),
+    env: { ETCD_UNSUPPORTED_ARCH: '' },
+    mounts: [certMount, { type: 'volume', source: KV_VOLUME, target: '/var/lib/etcd' }],
+    ports: [],
+    network: 'host',
+    labels: baseLabels(node, 'ucp-kv'),
+    restartPolicy: 'always',
+  });
+
+  components.push({
+    name: 'ucp-controller',
+    image: settings.images.orca,
+    command: withExtraArgs(settings, 'ucp-controller', ['controller']),
+    env: {
+      ORCA_HOST: node.address,
+      ORCA_PORT: String(settings.controllerPort),
+      ORCA_ETCD_ENDPOINTS: kvUrl,
+      ORCA_ETCD_CA_FILE: `${NODE_CERTS_DIR}/ca.pem`,
+      ORCA_ETCD_CERT_FILE: `${NODE_CERTS_DIR}/cert.pem`,
+      ORCA_ETCD_KEY_FILE: `${NODE_CERTS_DIR}/key.pem`,
+      ORCA_KEK_FILE: `${KEK_DIR}/kek`,
+      ORCA_DATA_DIR: '/var/lib/orca',
+    },
+    mounts: [certMount, { type: 'volume', source: KEK_VOLUME, target: KEK_DIR, readOnly: true }],
+    ports: [],
+    network: 'host',
+    labels: baseLabels(node, 'ucp-controller'),
+    restartPolicy: 'always',
+  });
+  return components;
+}
+
+/**
+ * The all-in-one start: the controller and the embedded store live in the `orca up` process itself,
+ * so the process runtime runs the per-node component, ucp-proxy, when the node has an engine.
+ */
+function processComponents(node: NodeSpec, settings: ComponentSettings): ComponentSpec[] {
+  const { engineSocket, certsDir, orcaCommand } = node.facts;
+  if (!engineSocket || !certsDir || !orcaCommand) return [];
+  return [
+    {
+      name: 'ucp-proxy',
+      image: 'process',
+      command: withExtraArgs(settings, 'ucp-proxy', [
+        ...orcaCommand,
+        'proxy',
+        '--listen',
+        `${node.address}:${PROXY_PORT}`,
+        '--engine',
+        engineSocket,
+        '--certs',
+        certsDir,
+      ]),
+      env: {},
+      mounts: [],
+      ports: [],
+      network: 'host',
+      labels: baseLabels(node, 'ucp-proxy'),
+      restartPolicy: 'always',
+    },
+  ];
+}

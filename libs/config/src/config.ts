@@ -1,0 +1,121 @@
+// Settings for every orca process, read from the environment (ORCA_*) and command-line flags.
+// Start-up validates them all and stops with a message that names the bad setting.
+import { isAbsolute, resolve } from 'node:path';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`invalid setting ${setting}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type StoreConfig =
+  | { kind: 'embedded'; dir: string }
+  | { kind: 'etcd'; endpoints: string[]; tls?: { caFile: string; certFile: string; keyFile: string }; prefix?: string };
+
+export interface ControllerConfig {
+  /** Address the controller binds and advertises. */
+  host: string;
+  port: number;
+  /** Where local state lives: CA material for a local run, the embedded store, the KEK. */
+  dataDir: string;
+  store: StoreConfig;
+  /** Key-encryption key for CA private keys at rest; a file path or the key itself. */
+  kek?: string;
+  kekFile?: string;
+  adminPassword?: string;
+  /** Node certificate validity in milliseconds (default 90 days, minimum 1 hour). */
+  nodeCertValidityMs: number;
+  /** How long without a heartbeat before a node is Down. */
+  nodeDownAfterMs: number;
+}
+
+export const DEFAULT_CONTROLLER_PORT = 8443;
+export const NODE_CERT_DEFAULT_VALIDITY_MS = 2160 * 3600 * 1000;
+export const NODE_CERT_MIN_VALIDITY_MS = 3600 * 1000;
+export const NODE_DOWN_AFTER_MS = 15_000;
+export const HEARTBEAT_PERIOD_MS = 5_000;
+
+type Source = Record<string, string | undefined>;
+
+function parsePort(setting: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(setting, `"${raw}" is not a port number`);
+  const port = Number(raw);
+  if (port < 1 || port > 65535) throw new ConfigError(setting, `${port} is outside 1-65535`);
+  return port;
+}
+
+/** Parses a Go-style duration ("90d" is accepted too): 2160h, 30m, 1h30m, 45s, 500ms. */
+export function parseDuration(setting: string, raw: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let match = re.exec(raw); match; match = re.exec(raw)) {
+    total += Number(match[1]) * units[match[2]];
+    consumed = re.lastIndex;
+  }
+  if (raw === '' || consumed !== raw.length) throw new ConfigError(setting, `"${raw}" is not a duration like 2160h`);
+  return total;
+}
+
+function parseHost(setting: string, raw: string | undefined, fallback: string): string {
+  const host = raw ?? fallback;
+  if (!/^[A-Za-z0-9.:-]+$/.test(host)) throw new ConfigError(setting, `"${host}" is not a host name or address`);
+  return host;
+}
+
+export function storeConfigFrom(env: Source, dataDir: string): StoreConfig {
+  const endpoints = env.ORCA_ETCD_ENDPOINTS;
+  if (endpoints === undefined || endpoints === '') return { kind: 'embedded', dir: resolve(dataDir, 'store') };
+  const list = endpoints.split(',').map((s) => s.trim());
+  for (const endpoint of list) {
+    if (!/^https?:\/\/[^/]+$/.test(endpoint)) {
+      throw new ConfigError('ORCA_ETCD_ENDPOINTS', `"${endpoint}" is not an http(s)://host:port URL`);
+    }
+  }
+  const caFile = env.ORCA_ETCD_CA_FILE;
+  const certFile = env.ORCA_ETCD_CERT_FILE;
+  const keyFile = env.ORCA_ETCD_KEY_FILE;
+  const tls = caFile && certFile && keyFile ? { caFile, certFile, keyFile } : undefined;
+  if (list.some((e) => e.startsWith('https:')) && !tls) {
+    throw new ConfigError('ORCA_ETCD_CA_FILE', 'https endpoints need ORCA_ETCD_CA_FILE, ORCA_ETCD_CERT_FILE and ORCA_ETCD_KEY_FILE');
+  }
+  return { kind: 'etcd', endpoints: list, tls, prefix: env.ORCA_ETCD_PREFIX };
+}
+
+export function loadControllerConfig(env: Source = process.env, overrides: Partial<Record<string, string>> = {}): ControllerConfig {
+  const source: Source = { ...env, ...overrides };
+  const dataDirRaw = source.ORCA_DATA_DIR ?? 'certs';
+  if (dataDirRaw.includes('\0')) throw new ConfigError('ORCA_DATA_DIR', 'contains a NUL byte');
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(process.cwd(), dataDirRaw);
+  const validity =
+    source.ORCA_NODE_CERT_EXPIRY !== undefined
+      ? parseDuration('ORCA_NODE_CERT_EXPIRY', source.ORCA_NODE_CERT_EXPIRY)
+      : NODE_CERT_DEFAULT_VALIDITY_MS;
+  if (validity < NODE_CERT_MIN_VALIDITY_MS) {
+    throw new ConfigError('ORCA_NODE_CERT_EXPIRY', 'minimum certificate expiry time is: 1h');
+  }
+  const password = source.ORCA_ADMIN_PASSWORD;
+  if (password !== undefined && password !== '' && password.length < 8) {
+    throw new ConfigError('ORCA_ADMIN_PASSWORD', 'must be at least 8 characters');
+  }
+  return {
+    host: parseHost('ORCA_HOST', source.ORCA_HOST, '127.0.0.1'),
+    port: parsePort('ORCA_PORT', source.ORCA_PORT, DEFAULT_CONTROLLER_PORT),
+    dataDir,
+    store: storeConfigFrom(source, dataDir),
+    kek: source.ORCA_KEK || undefined,
+    kekFile: source.ORCA_KEK_FILE || undefined,
+    adminPassword: password || undefined,
+    nodeCertValidityMs: validity,
+    nodeDownAfterMs:
+      source.ORCA_NODE_DOWN_AFTER !== undefined
+        ? parseDuration('ORCA_NODE_DOWN_AFTER', source.ORCA_NODE_DOWN_AFTER)
+        : NODE_DOWN_AFTER_MS,
+  };
+}
