@@ -26,6 +26,8 @@ const common = {
 };
 
 export default {
+  // Integration tests start real daemons; unit tests stay well under this.
+  testTimeout: 120000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
     {

@@ -9,8 +9,16 @@ import { httpsJson, httpsRequest } from '../apps/agent/src/https-json.js';
 
 const root = resolve(process.cwd());
 
-function start(env: Record<string, string>): { child: ChildProcess; output: () => string; up: Promise<void> } {
-  const child = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(env: Record<string, string>): {
+  child: ChildProcess;
+  output: () => string;
+  up: Promise<void>;
+} {
+  const child = spawn('npm', ['start', '--silent'], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const up = new Promise<void>((resolveUp, reject) => {
     const onData = (chunk: Buffer) => {
@@ -40,7 +48,12 @@ describe('npm start', () => {
 
   it('starts orca with no setup, prints the admin password once, and keeps the cluster across restarts', async () => {
     const port = await freePort();
-    const env = { ORCA_PORT: String(port), ORCA_DATA_DIR: dataDir, ORCA_ENGINE: join(dataDir, 'no-engine.sock'), ORCA_ADMIN_PASSWORD: '' };
+    const env = {
+      ORCA_PORT: String(port),
+      ORCA_DATA_DIR: dataDir,
+      ORCA_ENGINE: join(dataDir, 'no-engine.sock'),
+      ORCA_ADMIN_PASSWORD: '',
+    };
     const first = start(env);
     try {
       await first.up;
@@ -48,12 +61,18 @@ describe('npm start', () => {
       expect(first.output()).toContain(url);
       const password = /generated password: (\S+)/.exec(first.output())?.[1];
       expect(password).toBeDefined();
-      expect(await httpsRequest('GET', `${url}/_ping`, { insecure: true })).toEqual({ status: 200, text: 'OK' });
+      expect(await httpsRequest('GET', `${url}/_ping`, { insecure: true })).toEqual({
+        status: 200,
+        text: 'OK',
+      });
       const version = await httpsJson<{ Version: string }>('GET', `${url}/version`, { insecure: true });
       expect(version.Version.startsWith('ucp/')).toBe(true);
       // The admin can log in with the printed password and sees the local node.
       const basic = Buffer.from(`admin:${password}`).toString('base64');
-      const nodes = await httpsJson<{ role: string; status: string }[]>('GET', `${url}/api/orca/v1/nodes`, { insecure: true, basic });
+      const nodes = await httpsJson<{ role: string; status: string }[]>('GET', `${url}/api/orca/v1/nodes`, {
+        insecure: true,
+        basic,
+      });
       expect(nodes).toEqual([expect.objectContaining({ role: 'swarm-manager', status: 'Ready' })]);
       // CA material is kept under the data directory, the KEK readable by its owner only.
       expect(existsSync(join(dataDir, 'kek'))).toBe(true);

@@ -40,11 +40,21 @@ const CA_DOWNLOAD_ATTEMPTS = 5;
 const CA_DOWNLOAD_INTERVAL_MS = 2000;
 
 /** Downloads the CA bundle without trusting it, then trusts it only if it matches the token's digest. */
-export async function fetchPinnedCa(managerUrl: string, token: string, attempts = CA_DOWNLOAD_ATTEMPTS): Promise<string> {
+export async function fetchPinnedCa(
+  managerUrl: string,
+  token: string,
+  attempts = CA_DOWNLOAD_ATTEMPTS,
+): Promise<string> {
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < attempts; attempt++) {
     try {
-      const { status, text } = await httpsRequest('GET', `${managerUrl}/api/orca/v1/ca`, { insecure: true }, undefined, 5000);
+      const { status, text } = await httpsRequest(
+        'GET',
+        `${managerUrl}/api/orca/v1/ca`,
+        { insecure: true },
+        undefined,
+        5000,
+      );
       if (status !== 200) throw new HttpError(status, text);
       if (!caDigestMatches(token, text)) throw new JoinError('remote CA does not match fingerprint');
       return text;
@@ -72,19 +82,31 @@ export async function joinCluster(options: {
   const csr = await createCsr(keys);
   let issued: { nodeId: string; role: NodeIdentity['role']; certificate: string; ca: string };
   try {
-    issued = await httpsJson('POST', `${options.managerUrl}/api/orca/v1/join`, { ca }, {
-      token: options.token,
-      csr,
-      hostname: options.hostname,
-      address: options.address,
-      engineNodeId: options.engineNodeId,
-      runtime: options.runtimeKind,
-      facts: options.facts,
-    });
+    issued = await httpsJson(
+      'POST',
+      `${options.managerUrl}/api/orca/v1/join`,
+      { ca },
+      {
+        token: options.token,
+        csr,
+        hostname: options.hostname,
+        address: options.address,
+        engineNodeId: options.engineNodeId,
+        runtime: options.runtimeKind,
+        facts: options.facts,
+      },
+    );
   } catch (error) {
     throw new JoinError(`join refused: ${(error as Error).message}`);
   }
-  return { nodeId: issued.nodeId, role: issued.role, managerUrl: options.managerUrl, keyPem: keys.privateKeyPem, certPem: issued.certificate, caPem: issued.ca };
+  return {
+    nodeId: issued.nodeId,
+    role: issued.role,
+    managerUrl: options.managerUrl,
+    keyPem: keys.privateKeyPem,
+    certPem: issued.certificate,
+    caPem: issued.ca,
+  };
 }
 
 export class Agent {
@@ -122,7 +144,8 @@ export class Agent {
       this.identity = { ...existing, managerUrl: this.options.managerUrl };
       this.log(`ucp-agent: node ${existing.nodeId} (${existing.role}) already joined`);
     } else {
-      if (!this.options.token) throw new JoinError('this node has not joined yet and no join token was given');
+      if (!this.options.token)
+        throw new JoinError('this node has not joined yet and no join token was given');
       this.identity = await joinCluster({
         managerUrl: this.options.managerUrl,
         token: this.options.token,
@@ -172,19 +195,33 @@ export class Agent {
       this.tls(),
       { csr },
     );
-    this.identity = { ...this.identity, keyPem: keys.privateKeyPem, certPem: issued.certificate, caPem: issued.ca };
+    this.identity = {
+      ...this.identity,
+      keyPem: keys.privateKeyPem,
+      certPem: issued.certificate,
+      caPem: issued.ca,
+    };
     saveIdentity(this.options.stateDir, this.identity);
-    this.log(`ucp-agent: certificate renewed until ${parseCertificate(issued.certificate).notAfter.toISOString()}`);
+    this.log(
+      `ucp-agent: certificate renewed until ${parseCertificate(issued.certificate).notAfter.toISOString()}`,
+    );
   }
 
   private async heartbeat(): Promise<void> {
     const components = await this.componentStates();
-    const engine = this.options.engineInfo ? await this.options.engineInfo().catch(() => ({ reachable: false })) : undefined;
-    await httpsJson('POST', `${this.identity.managerUrl}/api/orca/v1/nodes/${this.identity.nodeId}/heartbeat`, this.tls(), {
-      components,
-      engine,
-      lastReconcile: this.lastReconcile,
-    });
+    const engine = this.options.engineInfo
+      ? await this.options.engineInfo().catch(() => ({ reachable: false }))
+      : undefined;
+    await httpsJson(
+      'POST',
+      `${this.identity.managerUrl}/api/orca/v1/nodes/${this.identity.nodeId}/heartbeat`,
+      this.tls(),
+      {
+        components,
+        engine,
+        lastReconcile: this.lastReconcile,
+      },
+    );
   }
 
   private async componentStates() {

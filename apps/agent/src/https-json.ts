@@ -1,6 +1,7 @@
 // A small JSON-over-HTTPS client with explicit trust: the pinned cluster CA and, once joined, the
 // node's own certificate for mutual TLS. (Node's fetch cannot take per-request client certificates.)
 import { request } from 'node:https';
+import { isIP } from 'node:net';
 
 export interface TlsIdentity {
   ca?: string;
@@ -51,6 +52,8 @@ export function httpsRequest(
         key: tls.key,
         rejectUnauthorized: !tls.insecure,
         ...(tls.insecure ? { checkServerIdentity: () => undefined } : {}),
+        // SNI carries host names only (RFC 6066); managers are usually reached by address.
+        ...(isIP(new URL(url).hostname.replace(/^\[|\]$/g, '')) ? { servername: '' } : {}),
         headers: {
           ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
           ...(tls.basic ? { authorization: `Basic ${tls.basic}` } : {}),
@@ -60,7 +63,9 @@ export function httpsRequest(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );
@@ -70,7 +75,13 @@ export function httpsRequest(
   });
 }
 
-export async function httpsJson<T>(method: string, url: string, tls: TlsIdentity, body?: unknown, timeoutMs?: number): Promise<T> {
+export async function httpsJson<T>(
+  method: string,
+  url: string,
+  tls: TlsIdentity,
+  body?: unknown,
+  timeoutMs?: number,
+): Promise<T> {
   const { status, text } = await httpsRequest(method, url, tls, body, timeoutMs);
   if (status < 200 || status >= 300) throw new HttpError(status, text);
   return (text === '' ? undefined : JSON.parse(text)) as T;

@@ -43,7 +43,11 @@ export function saveIdentity(dir: string, identity: NodeIdentity): void {
   // node.json last: its presence means the rest is complete.
   writeAtomic(
     join(dir, 'node.json'),
-    JSON.stringify({ nodeId: identity.nodeId, role: identity.role, managerUrl: identity.managerUrl }, null, 2),
+    JSON.stringify(
+      { nodeId: identity.nodeId, role: identity.role, managerUrl: identity.managerUrl },
+      null,
+      2,
+    ),
     0o644,
   );
 }

@@ -12,6 +12,8 @@ export interface ProxyOptions {
   port: number;
   engineSocket: string;
   certsDir: string;
+  /** Close connections idle this long (0: never; engine streams such as logs -f may idle for hours). */
+  idleTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -41,11 +43,14 @@ export async function startProxy(options: ProxyOptions): Promise<{ server: Serve
       role = undefined;
     }
     if (role !== 'swarm-manager') {
-      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n' +
-        '{"errors":[{"code":"FORBIDDEN","message":"only managers may reach this engine"}]}');
+      socket.end(
+        'HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n' +
+          '{"errors":[{"code":"FORBIDDEN","message":"only managers may reach this engine"}]}',
+      );
       return;
     }
     const engine = connect(options.engineSocket);
+    if (options.idleTimeoutMs) socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
     socket.pipe(engine).pipe(socket);
     const close = () => {
       socket.destroy();

@@ -11,8 +11,14 @@ const connection = {
   'data-dir': { type: 'string' as const, default: process.env.ORCA_DATA_DIR ?? 'certs' },
 };
 
-function clientOptions(values: { url?: string; username?: string; password?: string; 'data-dir'?: string }): AdminClientOptions {
-  if (!values.password) throw new UsageError('the admin password is needed: --password or ORCA_ADMIN_PASSWORD');
+function clientOptions(values: {
+  url?: string;
+  username?: string;
+  password?: string;
+  'data-dir'?: string;
+}): AdminClientOptions {
+  if (!values.password)
+    throw new UsageError('the admin password is needed: --password or ORCA_ADMIN_PASSWORD');
   // A local run keeps the cluster CA beside its node identity: pin it when present.
   const caFile = join(resolve(values['data-dir'] ?? 'certs'), 'node', 'ca.pem');
   return {
@@ -24,12 +30,21 @@ function clientOptions(values: { url?: string; username?: string; password?: str
 }
 
 export async function joinTokenCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...connection, rotate: { type: 'boolean', default: false }, quiet: { type: 'boolean', short: 'q', default: false } });
+  const { values, positionals } = parse(argv, {
+    ...connection,
+    rotate: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', short: 'q', default: false },
+  });
   const role = positionals[0];
-  if (role !== 'worker' && role !== 'manager') throw new UsageError('usage: orca join-token worker|manager [--rotate]');
+  if (role !== 'worker' && role !== 'manager')
+    throw new UsageError('usage: orca join-token worker|manager [--rotate]');
   const options = clientOptions(values);
   const tokens = values.rotate
-    ? await adminRequest<{ Worker: string; Manager: string }>(options, 'POST', `/api/orca/v1/jointokens/${role}/rotate`)
+    ? await adminRequest<{ Worker: string; Manager: string }>(
+        options,
+        'POST',
+        `/api/orca/v1/jointokens/${role}/rotate`,
+      )
     : await adminRequest<{ Worker: string; Manager: string }>(options, 'GET', '/api/orca/v1/jointokens');
   const token = role === 'worker' ? tokens.Worker : tokens.Manager;
   if (values.quiet) {
@@ -72,6 +87,12 @@ export async function nodesCommand(argv: string[]): Promise<number> {
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+  for (const row of rows)
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
   return 0;
 }

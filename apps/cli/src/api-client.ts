@@ -9,7 +9,17 @@ export interface AdminClientOptions {
   ca?: string;
 }
 
-export async function adminRequest<T>(options: AdminClientOptions, method: string, path: string, body?: unknown): Promise<T> {
+export async function adminRequest<T>(
+  options: AdminClientOptions,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
   const auth = Buffer.from(`${options.username}:${options.password}`).toString('base64');
-  return httpsJson<T>(method, `${options.url}${path}`, { ca: options.ca, insecure: !options.ca, basic: auth }, body);
+  return httpsJson<T>(
+    method,
+    `${options.url}${path}`,
+    { ca: options.ca, insecure: !options.ca, basic: auth },
+    body,
+  );
 }

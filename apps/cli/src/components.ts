@@ -35,11 +35,17 @@ export async function proxyCommand(argv: string[]): Promise<number> {
     listen: { type: 'string' },
     engine: { type: 'string', default: '/var/run/docker.sock' },
     certs: { type: 'string' },
+    'idle-timeout': { type: 'string', default: '0' },
   });
-  if (!values.listen || !values.certs) throw new UsageError('--listen HOST:PORT and --certs DIR are required');
+  const idleTimeoutSeconds = Number(values['idle-timeout']);
+  if (!Number.isInteger(idleTimeoutSeconds) || idleTimeoutSeconds < 0)
+    throw new UsageError('--idle-timeout takes whole seconds');
+  if (!values.listen || !values.certs)
+    throw new UsageError('--listen HOST:PORT and --certs DIR are required');
   const colon = values.listen.lastIndexOf(':');
   const port = Number(values.listen.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port)) throw new UsageError(`--listen "${values.listen}" is not HOST:PORT`);
+  if (colon < 0 || !Number.isInteger(port))
+    throw new UsageError(`--listen "${values.listen}" is not HOST:PORT`);
   // The node certificate may not be there yet when the agent is still joining: wait for it.
   while (!existsSync(join(values.certs, 'node.json'))) await new Promise((r) => setTimeout(r, 500));
   const proxy = await startProxy({
@@ -47,6 +53,7 @@ export async function proxyCommand(argv: string[]): Promise<number> {
     port,
     engineSocket: values.engine as string,
     certsDir: values.certs,
+    idleTimeoutMs: idleTimeoutSeconds * 1000,
   });
   await untilSignal();
   await proxy.close();
@@ -63,7 +70,11 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
  */
 async function discoverEngine(dir: string, swarmNodeId: string): Promise<string> {
   const candidates = readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? [join(entry.name, 'docker.sock')] : entry.name.endsWith('.sock') ? [entry.name] : [],
+    entry.isDirectory()
+      ? [join(entry.name, 'docker.sock')]
+      : entry.name.endsWith('.sock')
+        ? [entry.name]
+        : [],
   );
   for (const candidate of candidates) {
     const socketPath = join(dir, candidate);
@@ -108,11 +119,16 @@ export async function agentCommand(argv: string[]): Promise<number> {
   let runtime: Runtime;
   let runtimeKind: 'docker' | 'process';
   if (values.runtime === 'docker') {
-    if (!engine) throw new UsageError('--engine SOCKET (or --engine-dir with --swarm-node-id) is required with the docker runtime');
+    if (!engine)
+      throw new UsageError(
+        '--engine SOCKET (or --engine-dir with --swarm-node-id) is required with the docker runtime',
+      );
     runtime = new DockerRuntime(engine);
     runtimeKind = 'docker';
   } else if (values.runtime === 'process') {
-    runtime = new ProcessRuntime({ stateDir: values['state-dir'] ?? join(values.state as string, 'processes') });
+    runtime = new ProcessRuntime({
+      stateDir: values['state-dir'] ?? join(values.state as string, 'processes'),
+    });
     runtimeKind = 'process';
   } else {
     throw new UsageError('--runtime must be docker or process');

@@ -2,8 +2,22 @@
 // the engine in swarm mode, creates the CAs and the manager's node identity, runs ucp-reconcile for
 // the node (ucp-kv first, then the controller on it and ucp-proxy), and creates the global
 // ucp-agent service that joins every other swarm node.
-import { CertificateAuthorityService, componentSettings, desiredComponents, keys, newId, KEK_VOLUME, NODE_CERTS_VOLUME, KV_CLIENT_PORT, DEFAULT_COMPONENT_SETTINGS, type NodeSpec, type NodeCertRecord, type ComponentSettings } from '@orca/cluster';
+import {
+  CertificateAuthorityService,
+  componentSettings,
+  desiredComponents,
+  keys,
+  newId,
+  KEK_VOLUME,
+  NODE_CERTS_VOLUME,
+  KV_CLIENT_PORT,
+  DEFAULT_COMPONENT_SETTINGS,
+  type NodeSpec,
+  type NodeCertRecord,
+  type ComponentSettings,
+} from '@orca/cluster';
 import { NODE_CERT_DEFAULT_VALIDITY_MS } from '@orca/config';
+import { ensureAdmin } from '@orca/identity';
 import { Engine } from '@orca/engine';
 import { createCsr, generateKeyPair } from '@orca/pki';
 import { DockerRuntime, reconcileNode, type ComponentSpec } from '@orca/reconcile';
@@ -33,10 +47,17 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-async function converge(engine: Engine, nodeId: string, desired: ComponentSpec[], log: (l: string) => void): Promise<void> {
+async function converge(
+  engine: Engine,
+  nodeId: string,
+  desired: ComponentSpec[],
+  log: (l: string) => void,
+): Promise<void> {
   const result = await reconcileNode({ nodeId, desired, runtime: new DockerRuntime(engine), log });
   if (!result.converged) {
-    const failed = result.actions.filter((a) => a.action === 'failed').map((a) => `${a.component}: ${a.error}`);
+    const failed = result.actions
+      .filter((a) => a.action === 'failed')
+      .map((a) => `${a.component}: ${a.error}`);
     throw new Error(`reconcile exited with non-zero status: ${failed.join('; ')}`);
   }
 }
@@ -52,7 +73,8 @@ export async function installCommand(argv: string[]): Promise<number> {
   });
   if (!values.engine) throw new UsageError('--engine SOCKET is required (the Docker Engine to install on)');
   const port = Number(values['controller-port']);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError('--controller-port must be a port number');
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new UsageError('--controller-port must be a port number');
   const log = (line: string) => console.log(line);
   const engine = new Engine({ socketPath: values.engine });
   await engine.ping().catch((error: Error) => {
@@ -67,10 +89,15 @@ export async function installCommand(argv: string[]): Promise<number> {
     await engine.swarmInit({ advertiseAddr: address, listenAddr: `${address}:2377`, dataPathAddr: address });
     info = await engine.info();
   }
-  if (!info.swarm.controlAvailable) throw new Error('this engine is not a swarm manager; install on a manager');
+  if (!info.swarm.controlAvailable)
+    throw new Error('this engine is not a swarm manager; install on a manager');
 
   // 2. Images, built locally from deploy/.
-  const images = await ensureImages(values.engine, { orca: values['orca-image'], etcd: values['etcd-image'] }, log);
+  const images = await ensureImages(
+    values.engine,
+    { orca: values['orca-image'], etcd: values['etcd-image'] },
+    log,
+  );
   const settings: ComponentSettings = { ...DEFAULT_COMPONENT_SETTINGS, images, controllerPort: port };
 
   // 3. The CAs, the join tokens and the first manager's identity, made in a scratch store and then
@@ -81,6 +108,7 @@ export async function installCommand(argv: string[]): Promise<number> {
   try {
     const cas = new CertificateAuthorityService(scratch, kek);
     const { cluster } = await cas.bootstrap(NODE_CERT_DEFAULT_VALIDITY_MS);
+    const admin = await ensureAdmin(scratch, process.env.ORCA_ADMIN_PASSWORD || undefined);
     const node: NodeSpec = {
       id: newId(),
       role: 'swarm-manager',
@@ -102,7 +130,12 @@ export async function installCommand(argv: string[]): Promise<number> {
       hosts: [address, node.hostname, 'localhost', '127.0.0.1'],
       validityMs: cluster.nodeCertValidityMs,
     });
-    const certRecord: NodeCertRecord = { state: 'ISSUED', certPem: issued.certPem, notAfter: issued.notAfter.toISOString(), updatedAt: new Date().toISOString() };
+    const certRecord: NodeCertRecord = {
+      state: 'ISSUED',
+      certPem: issued.certPem,
+      notAfter: issued.notAfter.toISOString(),
+      updatedAt: new Date().toISOString(),
+    };
     await scratch.put(keys.nodeSpec(node.id), JSON.stringify(node));
     await scratch.put(keys.nodeCert(node.id), JSON.stringify(certRecord));
     await scratch.put(keys.componentSettings, JSON.stringify(settings));
@@ -112,14 +145,22 @@ export async function installCommand(argv: string[]): Promise<number> {
       'key.pem': { content: nodeKeys.privateKeyPem, mode: 0o600 },
       'cert.pem': { content: issued.certPem, mode: 0o644 },
       'ca.pem': { content: caPem, mode: 0o644 },
-      'node.json': { content: JSON.stringify({ nodeId: node.id, role: node.role, managerUrl }, null, 2), mode: 0o644 },
+      'node.json': {
+        content: JSON.stringify({ nodeId: node.id, role: node.role, managerUrl }, null, 2),
+        mode: 0o644,
+      },
     });
     await engine.writeVolumeFiles(KEK_VOLUME, images.orca, { kek: { content: kek, mode: 0o600 } });
 
     // 4. ucp-kv first, then copy the cluster into it.
     const planned = desiredComponents(node, settings);
     log(`Reconciling state of component ucp-kv on node ${node.id}`);
-    await converge(engine, node.id, planned.filter((c) => c.name === 'ucp-kv'), log);
+    await converge(
+      engine,
+      node.id,
+      planned.filter((c) => c.name === 'ucp-kv'),
+      log,
+    );
     const kv: Store = await openStore({
       kind: 'etcd',
       endpoints: [`https://${address}:${KV_CLIENT_PORT}`],
@@ -137,7 +178,10 @@ export async function installCommand(argv: string[]): Promise<number> {
         [{ key: keys.cluster, target: 'createRevision', op: '=', value: 0 }],
         all.kvs.map((entry) => ({ type: 'put' as const, key: entry.key, value: entry.value })),
       );
-      await kv.put(keys.nodeDesired(node.id), JSON.stringify({ components: desiredComponents(node, await componentSettings(kv)) }));
+      await kv.put(
+        keys.nodeDesired(node.id),
+        JSON.stringify({ components: desiredComponents(node, await componentSettings(kv)) }),
+      );
       const tokens = await new CertificateAuthorityService(kv, kek).joinTokens();
 
       // 5. The rest of the manager's components.
@@ -158,7 +202,12 @@ export async function installCommand(argv: string[]): Promise<number> {
       });
 
       log('');
-      log(`orca is installed. UCP: ${managerUrl}  (admin password: the one printed by the controller or ORCA_ADMIN_PASSWORD)`);
+      log(`orca is installed. UCP: ${managerUrl}`);
+      log(
+        admin.generatedPassword
+          ? `Log in as "admin" with the generated password: ${admin.generatedPassword} (shown only this once)`
+          : 'Log in as "admin" with the password from ORCA_ADMIN_PASSWORD',
+      );
       log(`Cluster id: ${cluster.clusterId}`);
       log(`Worker join token:  ${tokens.worker}`);
       log(`Manager join token: ${tokens.manager}`);
@@ -175,7 +224,13 @@ export async function installCommand(argv: string[]): Promise<number> {
 
 export async function createAgentService(
   engine: Engine,
-  options: { image: string; managerUrl: string; workerToken: string; engineSocket: string; engineDir?: string },
+  options: {
+    image: string;
+    managerUrl: string;
+    workerToken: string;
+    engineSocket: string;
+    engineDir?: string;
+  },
 ): Promise<void> {
   for (const service of await engine.listServices()) {
     if (service.spec.name === AGENT_SERVICE) await engine.removeService(service.id);
@@ -183,7 +238,9 @@ export async function createAgentService(
   for (const secret of await engine.listSecrets()) {
     if (secret.name === AGENT_TOKEN_SECRET) await engine.removeSecret(secret.id);
   }
-  const secretId = await engine.createSecret(AGENT_TOKEN_SECRET, options.workerToken, { 'com.docker.ucp.orca.managed': 'true' });
+  const secretId = await engine.createSecret(AGENT_TOKEN_SECRET, options.workerToken, {
+    'com.docker.ucp.orca.managed': 'true',
+  });
   // One engine per host: mount its socket. Several engines on one host (tests): mount the directory
   // holding all their sockets; each agent picks the engine whose swarm node id is its own.
   const engineDir = options.engineDir ?? dirname(options.engineSocket);

@@ -51,7 +51,11 @@ export async function upCommand(argv: string[]): Promise<number> {
     hostname: hostname(),
     runtime,
     runtimeKind: 'process',
-    facts: { engineSocket: engine ? engineSocket : undefined, certsDir: stateDir, orcaCommand: orcaCommand() },
+    facts: {
+      engineSocket: engine ? engineSocket : undefined,
+      certsDir: stateDir,
+      orcaCommand: orcaCommand(),
+    },
     engineInfo: engine
       ? async () => {
           const info = await engine.info();
@@ -66,7 +70,9 @@ export async function upCommand(argv: string[]): Promise<number> {
   console.log(`orca (UCP ${controller.url.replace('https://', '')}) is up`);
   console.log(`  UCP API and web:   ${controller.url}   (try: curl -k ${controller.url}/_ping)`);
   console.log(`  data directory:    ${config.dataDir}`);
-  console.log(`  local node:        ${agent.nodeId} (manager)${engine ? `, engine ${engineSocket}` : ', no Docker Engine reachable'}`);
+  console.log(
+    `  local node:        ${agent.nodeId} (manager)${engine ? `, engine ${engineSocket}` : ', no Docker Engine reachable'}`,
+  );
   if (controller.generatedAdminPassword) {
     console.log(`  log in as "admin" with the generated password: ${controller.generatedAdminPassword}`);
     console.log('  (shown only this once; set ORCA_ADMIN_PASSWORD before the first start to choose it)');

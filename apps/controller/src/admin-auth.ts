@@ -8,12 +8,17 @@ import type { Store } from '@orca/store';
 import type { Request } from 'express';
 import { peerCertificatePem } from './peer.js';
 
-export async function requireAdmin(request: Request, store: Store, cas: CertificateAuthorityService): Promise<string> {
+export async function requireAdmin(
+  request: Request,
+  store: Store,
+  cas: CertificateAuthorityService,
+): Promise<string> {
   const peer = peerCertificatePem(request);
   if (peer) {
     try {
       verifyCertificate(peer, await cas.clusterBundle());
-      if (parseCertificate(peer).subject.OU === 'swarm-manager') return `node:${parseCertificate(peer).subject.CN}`;
+      if (parseCertificate(peer).subject.OU === 'swarm-manager')
+        return `node:${parseCertificate(peer).subject.CN}`;
     } catch {
       // Not a cluster certificate: fall through to account credentials.
     }
@@ -27,7 +32,11 @@ export async function requireAdmin(request: Request, store: Store, cas: Certific
   const name = colon >= 0 ? decoded.slice(0, colon) : '';
   const password = colon >= 0 ? decoded.slice(colon + 1) : '';
   const account = name ? await getAccount(store, name) : undefined;
-  if (!account?.passwordHash || !account.isActive || !(await verifyPassword(password, account.passwordHash))) {
+  if (
+    !account?.passwordHash ||
+    !account.isActive ||
+    !(await verifyPassword(password, account.passwordHash))
+  ) {
     throw new ApiError(401, 'UNAUTHORIZED', 'Invalid username or password.');
   }
   if (!account.isAdmin) throw new ApiError(403, 'FORBIDDEN', 'only administrators may do this');

@@ -29,8 +29,12 @@ export function errorResponse(error: unknown): { status: number; body: ReturnTyp
   // body-parser errors (malformed JSON, oversized bodies) carry their status.
   const withStatus = error as { status?: unknown; type?: unknown; message?: unknown };
   if (typeof withStatus.status === 'number' && withStatus.status >= 400 && withStatus.status < 500) {
-    const message = withStatus.type === 'entity.too.large' ? 'request body too large' : 'malformed request body';
-    return { status: withStatus.status, body: errorBody(CODES[withStatus.status] ?? 'INVALID_REQUEST', message) };
+    const message =
+      withStatus.type === 'entity.too.large' ? 'request body too large' : 'malformed request body';
+    return {
+      status: withStatus.status,
+      body: errorBody(CODES[withStatus.status] ?? 'INVALID_REQUEST', message),
+    };
   }
   return { status: 500, body: errorBody('INTERNAL_ERROR', 'internal error') };
 }

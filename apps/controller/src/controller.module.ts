@@ -7,7 +7,11 @@ import { STORE } from './tokens.js';
 
 @Module({})
 export class ControllerModule {
-  static register(deps: { store: Store; cas: CertificateAuthorityService; nodes: NodeService }): DynamicModule {
+  static register(deps: {
+    store: Store;
+    cas: CertificateAuthorityService;
+    nodes: NodeService;
+  }): DynamicModule {
     return {
       module: ControllerModule,
       controllers: [SystemController, NodesController],

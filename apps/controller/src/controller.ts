@@ -40,7 +40,10 @@ export function resolveKek(config: ControllerConfig): string {
     }
   }
   if (config.store.kind !== 'embedded') {
-    throw new ConfigError('ORCA_KEK', 'a key-encryption key (ORCA_KEK or ORCA_KEK_FILE) is required with etcd');
+    throw new ConfigError(
+      'ORCA_KEK',
+      'a key-encryption key (ORCA_KEK or ORCA_KEK_FILE) is required with etcd',
+    );
   }
   const path = join(config.dataDir, 'kek');
   if (!existsSync(path)) {

@@ -37,7 +37,14 @@ describe('controller join API (embedded store)', () => {
   });
 
   const joinNode = async (token: string) =>
-    joinCluster({ managerUrl: url, token, address: '127.0.0.9', hostname: 'node-a', runtimeKind: 'process', caAttempts: 1 });
+    joinCluster({
+      managerUrl: url,
+      token,
+      address: '127.0.0.9',
+      hostname: 'node-a',
+      runtimeKind: 'process',
+      caAttempts: 1,
+    });
 
   it('serves /_ping and a ucp/ version', async () => {
     const ping = await httpsRequest('GET', `${url}/_ping`, { insecure: true });
@@ -58,9 +65,14 @@ describe('controller join API (embedded store)', () => {
     const files = mkdtempSync(join(tmpdir(), 'orca-verify-'));
     writeFileSync(join(files, 'ca.pem'), identity.caPem);
     writeFileSync(join(files, 'cert.pem'), identity.certPem);
-    expect(execFileSync('openssl', ['verify', '-CAfile', join(files, 'ca.pem'), join(files, 'cert.pem')]).toString()).toContain(
-      'OK',
-    );
+    expect(
+      execFileSync('openssl', [
+        'verify',
+        '-CAfile',
+        join(files, 'ca.pem'),
+        join(files, 'cert.pem'),
+      ]).toString(),
+    ).toContain('OK');
     rmSync(files, { recursive: true, force: true });
   });
 
@@ -69,12 +81,17 @@ describe('controller join API (embedded store)', () => {
     const keys = await generateKeyPair();
     const csr = await createCsr({ ...keys, commonName: 'swarm-manager' });
     const ca = await fetchPinnedCa(url, tokens.worker, 1);
-    const issued = await httpsJson<{ certificate: string; role: string }>('POST', `${url}/api/orca/v1/join`, { ca }, {
-      token: tokens.worker,
-      csr,
-      hostname: 'sneaky',
-      address: '127.0.0.10',
-    });
+    const issued = await httpsJson<{ certificate: string; role: string }>(
+      'POST',
+      `${url}/api/orca/v1/join`,
+      { ca },
+      {
+        token: tokens.worker,
+        csr,
+        hostname: 'sneaky',
+        address: '127.0.0.10',
+      },
+    );
     expect(issued.role).toBe('swarm-worker');
     expect(parseCertificate(issued.certificate).subject.OU).toBe('swarm-worker');
     const manager = await joinNode(tokens.manager);
@@ -117,10 +134,14 @@ describe('controller join API (embedded store)', () => {
 
   it('makes the old token fail at once after rotation', async () => {
     const old = (await controller.cas.joinTokens()).worker;
-    const rotated = await httpsJson<{ Worker: string }>('POST', `${url}/api/orca/v1/jointokens/worker/rotate`, {
-      insecure: true,
-      basic: admin,
-    });
+    const rotated = await httpsJson<{ Worker: string }>(
+      'POST',
+      `${url}/api/orca/v1/jointokens/worker/rotate`,
+      {
+        insecure: true,
+        basic: admin,
+      },
+    );
     expect(rotated.Worker).not.toBe(old);
     await expect(joinNode(old)).rejects.toThrow(/valid join token/);
     await expect(joinNode(rotated.Worker)).resolves.toMatchObject({ role: 'swarm-worker' });
@@ -142,9 +163,19 @@ describe('controller join API (embedded store)', () => {
     expect(parseCertificate(renewed.certificate).publicKeySpkiPem.replace(/\s/g, '')).toBe(
       keys.publicKeyPem.replace(/\s/g, ''),
     );
-    const asOther = await httpsRequest('POST', `${url}/api/orca/v1/nodes/${a.nodeId}/renew`, { ca: b.caPem, cert: b.certPem, key: b.keyPem }, { csr });
+    const asOther = await httpsRequest(
+      'POST',
+      `${url}/api/orca/v1/nodes/${a.nodeId}/renew`,
+      { ca: b.caPem, cert: b.certPem, key: b.keyPem },
+      { csr },
+    );
     expect(asOther.status).toBe(403);
-    const anonymous = await httpsRequest('POST', `${url}/api/orca/v1/nodes/${a.nodeId}/renew`, { ca: a.caPem }, { csr });
+    const anonymous = await httpsRequest(
+      'POST',
+      `${url}/api/orca/v1/nodes/${a.nodeId}/renew`,
+      { ca: a.caPem },
+      { csr },
+    );
     expect(anonymous.status).toBe(401);
   });
 
@@ -174,11 +205,15 @@ describe('controller join API (embedded store)', () => {
     const { request } = await import('node:https');
     const send = (payload: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = request(`${url}/api/orca/v1/join`, { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } }, (res) => {
-          let body = '';
-          res.on('data', (c) => (body += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
+        const req = request(
+          `${url}/api/orca/v1/join`,
+          { method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } },
+          (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
         req.on('error', reject);
         req.end(payload);
       });

@@ -1,6 +1,18 @@
 // Node membership API: the CA bundle (no authentication), join with a token, renewal and heartbeats
 // with the node's certificate (mutual TLS), desired components, and the admin's node list.
-import { Body, Controller, Get, Header, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  Header,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Put,
+  Query,
+  Req,
+} from '@nestjs/common';
 import { ApiError } from '@orca/api';
 import {
   CertificateAuthorityService,
@@ -53,10 +65,17 @@ function parseStatus(body: unknown): Omit<NodeStatusRecord, 'heartbeatAt'> {
   const lastReconcile = record.lastReconcile as NodeStatusRecord['lastReconcile'];
   return {
     components: parsed,
-    engine: typeof engine === 'object' && engine !== null ? { ...engine, reachable: Boolean(engine.reachable) } : undefined,
+    engine:
+      typeof engine === 'object' && engine !== null
+        ? { ...engine, reachable: Boolean(engine.reachable) }
+        : undefined,
     lastReconcile:
       typeof lastReconcile === 'object' && lastReconcile !== null
-        ? { at: String(lastReconcile.at), converged: Boolean(lastReconcile.converged), report: lastReconcile.report?.toString().slice(0, 8192) }
+        ? {
+            at: String(lastReconcile.at),
+            converged: Boolean(lastReconcile.converged),
+            report: lastReconcile.report?.toString().slice(0, 8192),
+          }
         : undefined,
   };
 }
@@ -122,7 +141,9 @@ export class NodesController {
     const key = keys.nodeDesired(id);
     const read = async () => {
       const kv = await this.store.get(key);
-      return kv ? { revision: kv.modRevision, ...(JSON.parse(kv.value) as DesiredRecord) } : { revision: 0, components: [] };
+      return kv
+        ? { revision: kv.modRevision, ...(JSON.parse(kv.value) as DesiredRecord) }
+        : { revision: 0, components: [] };
     };
     const current = await read();
     if (current.revision > afterRevision || waitMs === 0) return current;
@@ -170,7 +191,8 @@ export class NodesController {
   @Post('api/orca/v1/jointokens/:role/rotate')
   async rotate(@Param('role') role: string, @Req() request: Request) {
     await requireAdmin(request, this.store, this.cas);
-    if (role !== 'worker' && role !== 'manager') throw new ApiError(400, 'INVALID_REQUEST', 'role must be worker or manager');
+    if (role !== 'worker' && role !== 'manager')
+      throw new ApiError(400, 'INVALID_REQUEST', 'role must be worker or manager');
     const tokens = await this.cas.rotateJoinToken(role);
     return { Worker: tokens.worker, Manager: tokens.manager };
   }
@@ -193,7 +215,8 @@ export class NodesController {
     const images = { ...current.images, ...(patch.images ?? {}) };
     const extraArgs = { ...current.extraArgs, ...(patch.extraArgs ?? {}) };
     const validString = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length < 512;
-    if (!Object.values(images).every(validString)) throw new ApiError(400, 'INVALID_REQUEST', 'images must be strings');
+    if (!Object.values(images).every(validString))
+      throw new ApiError(400, 'INVALID_REQUEST', 'images must be strings');
     if (!Object.values(extraArgs).every((args) => Array.isArray(args) && args.every(validString))) {
       throw new ApiError(400, 'INVALID_REQUEST', 'extraArgs must map component names to string arrays');
     }

@@ -42,7 +42,11 @@ export class SystemController {
     return {
       Platform: { Name: 'Docker Enterprise Edition (orca)' },
       Components: [
-        { Name: 'Universal Control Plane', Version: ORCA_VERSION, Details: { ApiVersion: UCP_API_VERSION, Arch: arch() } },
+        {
+          Name: 'Universal Control Plane',
+          Version: ORCA_VERSION,
+          Details: { ApiVersion: UCP_API_VERSION, Arch: arch() },
+        },
       ],
       Version: version,
       ApiVersion: UCP_API_VERSION,

@@ -81,7 +81,10 @@ export class CertificateAuthorityService {
     const sealed = JSON.parse(kv.value) as SealedCa;
     return {
       revision: kv.modRevision,
-      ca: new CertificateAuthority({ certPem: sealed.certPem, keyPem: openSecret(sealed.sealedKey, this.kek) }),
+      ca: new CertificateAuthority({
+        certPem: sealed.certPem,
+        keyPem: openSecret(sealed.sealedKey, this.kek),
+      }),
     };
   }
 

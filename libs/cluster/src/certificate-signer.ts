@@ -80,14 +80,23 @@ export class CertificateSigner {
         hosts: [spec.address, spec.hostname],
         validityMs: cluster.nodeCertValidityMs,
       });
-      next = { state: 'ISSUED', certPem: issued.certPem, notAfter: issued.notAfter.toISOString(), updatedAt: new Date().toISOString() };
+      next = {
+        state: 'ISSUED',
+        certPem: issued.certPem,
+        notAfter: issued.notAfter.toISOString(),
+        updatedAt: new Date().toISOString(),
+      };
     } catch (error) {
       next = { state: 'FAILED', error: (error as Error).message, updatedAt: new Date().toISOString() };
     }
     const result = await this.store.txn(
-      [leadership.fence(), { key: keys.nodeCert(nodeId), target: 'modRevision', op: '=', value: certKv.modRevision }],
+      [
+        leadership.fence(),
+        { key: keys.nodeCert(nodeId), target: 'modRevision', op: '=', value: certKv.modRevision },
+      ],
       [{ type: 'put', key: keys.nodeCert(nodeId), value: JSON.stringify(next) }],
     );
-    if (result.succeeded) this.logger.log(`node ${nodeId} (${spec.role}): certificate ${next.state.toLowerCase()}`);
+    if (result.succeeded)
+      this.logger.log(`node ${nodeId} (${spec.role}): certificate ${next.state.toLowerCase()}`);
   }
 }

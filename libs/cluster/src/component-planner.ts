@@ -13,7 +13,9 @@ export interface DesiredRecord {
 
 export async function componentSettings(store: Store): Promise<ComponentSettings> {
   const kv = await store.get(keys.componentSettings);
-  return kv ? { ...DEFAULT_COMPONENT_SETTINGS, ...(JSON.parse(kv.value) as Partial<ComponentSettings>) } : DEFAULT_COMPONENT_SETTINGS;
+  return kv
+    ? { ...DEFAULT_COMPONENT_SETTINGS, ...(JSON.parse(kv.value) as Partial<ComponentSettings>) }
+    : DEFAULT_COMPONENT_SETTINGS;
 }
 
 export class ComponentPlanner {
@@ -30,7 +32,9 @@ export class ComponentPlanner {
       this.store,
       `${ROOT}/`,
       (changed) => {
-        const relevant = changed.filter((key) => key === keys.componentSettings || parseNodeKey(key)?.part === 'spec');
+        const relevant = changed.filter(
+          (key) => key === keys.componentSettings || parseNodeKey(key)?.part === 'spec',
+        );
         if (relevant.length === 0) return;
         this.running = this.running
           .then(() => this.planAll(leadership))

@@ -34,7 +34,12 @@ function withExtraArgs(settings: ComponentSettings, name: string, command: strin
 
 export function desiredComponents(node: NodeSpec, settings: ComponentSettings): ComponentSpec[] {
   if (node.runtime === 'process') return processComponents(node, settings);
-  const certMount = { type: 'volume' as const, source: NODE_CERTS_VOLUME, target: NODE_CERTS_DIR, readOnly: true };
+  const certMount = {
+    type: 'volume' as const,
+    source: NODE_CERTS_VOLUME,
+    target: NODE_CERTS_DIR,
+    readOnly: true,
+  };
   const components: ComponentSpec[] = [];
   const socket = node.facts.engineSocket ?? '/var/run/docker.sock';
 
@@ -65,8 +70,8 @@ export function desiredComponents(node: NodeSpec, settings: ComponentSettings): 
   components.push({
     name: 'ucp-kv',
     image: settings.images.etcd,
+    // The etcd image's entrypoint is etcd: these are its arguments.
     command: withExtraArgs(settings, 'ucp-kv', [
-      'etcd',
       '--name',
       node.id,
       '--data-dir',

@@ -2,7 +2,14 @@
 // list. Joining writes a PENDING certificate request; the leader's CertificateSigner signs it
 // (swarmkit's IssueNodeCertificate / NodeCertificateStatus flow) and the joiner waits for ISSUED.
 import { ApiError } from '@orca/api';
-import { CsrInvalidError, parseCertificate, parseJoinToken, caDigestMatches, verifyCertificate, verifyCsr } from '@orca/pki';
+import {
+  CsrInvalidError,
+  parseCertificate,
+  parseJoinToken,
+  caDigestMatches,
+  verifyCertificate,
+  verifyCsr,
+} from '@orca/pki';
 import type { Store } from '@orca/store';
 import type { CertificateAuthorityService } from './certificate-authority.service.js';
 import { newId } from './ids.js';
@@ -82,7 +89,7 @@ export function parseJoinRequest(body: unknown): JoinRequest {
   };
 }
 
-const ABSOLUTE_PATH = /^\/[A-Za-z0-9._\/-]{0,4095}$/;
+const ABSOLUTE_PATH = /^\/[A-Za-z0-9._/-]{0,4095}$/;
 
 function parseFacts(raw: unknown): NodeFacts {
   if (raw === undefined) return {};
@@ -99,10 +106,17 @@ function parseFacts(raw: unknown): NodeFacts {
     return value;
   };
   const command = facts.orcaCommand;
-  if (command !== undefined && (!Array.isArray(command) || command.some((part) => typeof part !== 'string'))) {
+  if (
+    command !== undefined &&
+    (!Array.isArray(command) || command.some((part) => typeof part !== 'string'))
+  ) {
     throw new ApiError(400, 'INVALID_REQUEST', 'facts.orcaCommand must be an array of strings');
   }
-  return { engineSocket: path('engineSocket'), certsDir: path('certsDir'), orcaCommand: command as string[] | undefined };
+  return {
+    engineSocket: path('engineSocket'),
+    certsDir: path('certsDir'),
+    orcaCommand: command as string[] | undefined,
+  };
 }
 
 export function isValidNodeId(id: string): boolean {
@@ -178,7 +192,8 @@ export class NodeService {
       throw new ApiError(401, 'UNAUTHORIZED', `certificate refused: ${(error as Error).message}`);
     }
     const subject = parseCertificate(peerCertPem).subject;
-    if (subject.CN !== nodeId) throw new ApiError(403, 'FORBIDDEN', 'the certificate belongs to another node');
+    if (subject.CN !== nodeId)
+      throw new ApiError(403, 'FORBIDDEN', 'the certificate belongs to another node');
     const spec = await this.spec(nodeId);
     if (!spec) throw new ApiError(404, 'NODE_NOT_FOUND', `node ${nodeId} not found`);
     return spec;
@@ -193,7 +208,11 @@ export class NodeService {
     }
   }
 
-  private async awaitIssued(nodeId: string, role: NodeRole, fromRevision: number): Promise<IssuedCertificate> {
+  private async awaitIssued(
+    nodeId: string,
+    role: NodeRole,
+    fromRevision: number,
+  ): Promise<IssuedCertificate> {
     let record: NodeCertRecord | undefined;
     try {
       record = await waitForKey<NodeCertRecord>(
@@ -204,7 +223,11 @@ export class NodeService {
         this.signTimeoutMs,
       );
     } catch {
-      throw new ApiError(503, 'CA_UNAVAILABLE', 'the certificate was not signed in time; the CA leader may be unavailable');
+      throw new ApiError(
+        503,
+        'CA_UNAVAILABLE',
+        'the certificate was not signed in time; the CA leader may be unavailable',
+      );
     }
     if (!record || record.state !== 'ISSUED' || !record.certPem || !record.notAfter) {
       throw new ApiError(500, 'SIGNING_FAILED', record?.error ?? 'signing failed');
@@ -257,7 +280,10 @@ export class NodeService {
   async get(nodeId: string, now = Date.now()): Promise<NodeView | undefined> {
     const spec = await this.spec(nodeId);
     if (!spec) return undefined;
-    const [cert, status] = await Promise.all([this.store.get(keys.nodeCert(nodeId)), this.store.get(keys.nodeStatus(nodeId))]);
+    const [cert, status] = await Promise.all([
+      this.store.get(keys.nodeCert(nodeId)),
+      this.store.get(keys.nodeStatus(nodeId)),
+    ]);
     return this.view(
       spec,
       cert ? (JSON.parse(cert.value) as NodeCertRecord) : undefined,
@@ -266,7 +292,12 @@ export class NodeService {
     );
   }
 
-  private view(spec: NodeSpec, cert: NodeCertRecord | undefined, status: NodeStatusRecord | undefined, now: number): NodeView {
+  private view(
+    spec: NodeSpec,
+    cert: NodeCertRecord | undefined,
+    status: NodeStatusRecord | undefined,
+    now: number,
+  ): NodeView {
     const last = status ? Date.parse(status.heartbeatAt) : undefined;
     const components: ComponentState[] = status?.components ?? [];
     return {

@@ -14,7 +14,12 @@ export class ConfigError extends Error {
 
 export type StoreConfig =
   | { kind: 'embedded'; dir: string }
-  | { kind: 'etcd'; endpoints: string[]; tls?: { caFile: string; certFile: string; keyFile: string }; prefix?: string };
+  | {
+      kind: 'etcd';
+      endpoints: string[];
+      tls?: { caFile: string; certFile: string; keyFile: string };
+      prefix?: string;
+    };
 
 export interface ControllerConfig {
   /** Address the controller binds and advertises. */
@@ -59,19 +64,22 @@ export function parseDuration(setting: string, raw: string): number {
     total += Number(match[1]) * units[match[2]];
     consumed = re.lastIndex;
   }
-  if (raw === '' || consumed !== raw.length) throw new ConfigError(setting, `"${raw}" is not a duration like 2160h`);
+  if (raw === '' || consumed !== raw.length)
+    throw new ConfigError(setting, `"${raw}" is not a duration like 2160h`);
   return total;
 }
 
 function parseHost(setting: string, raw: string | undefined, fallback: string): string {
   const host = raw ?? fallback;
-  if (!/^[A-Za-z0-9.:-]+$/.test(host)) throw new ConfigError(setting, `"${host}" is not a host name or address`);
+  if (!/^[A-Za-z0-9.:-]+$/.test(host))
+    throw new ConfigError(setting, `"${host}" is not a host name or address`);
   return host;
 }
 
 export function storeConfigFrom(env: Source, dataDir: string): StoreConfig {
   const endpoints = env.ORCA_ETCD_ENDPOINTS;
-  if (endpoints === undefined || endpoints === '') return { kind: 'embedded', dir: resolve(dataDir, 'store') };
+  if (endpoints === undefined || endpoints === '')
+    return { kind: 'embedded', dir: resolve(dataDir, 'store') };
   const list = endpoints.split(',').map((s) => s.trim());
   for (const endpoint of list) {
     if (!/^https?:\/\/[^/]+$/.test(endpoint)) {
@@ -83,12 +91,18 @@ export function storeConfigFrom(env: Source, dataDir: string): StoreConfig {
   const keyFile = env.ORCA_ETCD_KEY_FILE;
   const tls = caFile && certFile && keyFile ? { caFile, certFile, keyFile } : undefined;
   if (list.some((e) => e.startsWith('https:')) && !tls) {
-    throw new ConfigError('ORCA_ETCD_CA_FILE', 'https endpoints need ORCA_ETCD_CA_FILE, ORCA_ETCD_CERT_FILE and ORCA_ETCD_KEY_FILE');
+    throw new ConfigError(
+      'ORCA_ETCD_CA_FILE',
+      'https endpoints need ORCA_ETCD_CA_FILE, ORCA_ETCD_CERT_FILE and ORCA_ETCD_KEY_FILE',
+    );
   }
   return { kind: 'etcd', endpoints: list, tls, prefix: env.ORCA_ETCD_PREFIX };
 }
 
-export function loadControllerConfig(env: Source = process.env, overrides: Partial<Record<string, string>> = {}): ControllerConfig {
+export function loadControllerConfig(
+  env: Source = process.env,
+  overrides: Partial<Record<string, string>> = {},
+): ControllerConfig {
   const source: Source = { ...env, ...overrides };
   const dataDirRaw = source.ORCA_DATA_DIR ?? 'certs';
   if (dataDirRaw.includes('\0')) throw new ConfigError('ORCA_DATA_DIR', 'contains a NUL byte');

@@ -1,1 +1,4 @@
-export {};
+export * from './engine.js';
+export * from './errors.js';
+export * from './types.js';
+export * from './tar.js';

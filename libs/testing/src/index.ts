@@ -1,1 +1,3 @@
-export {};
+export * from './etcd.js';
+export * from './net.js';
+export * from './docker.js';
