@@ -118,7 +118,8 @@ export class Agent {
   private recheck = false;
   private renewTimer?: NodeJS.Timeout;
   private readonly log: (line: string) => void;
-  private watchAbort = false;
+  /** Aborts the in-flight long poll when the agent stops. */
+  private readonly stopping = new AbortController();
   lastReconcile?: { at: string; converged: boolean; report?: string };
 
   constructor(private readonly options: AgentOptions) {
@@ -238,7 +239,7 @@ export class Agent {
   }
 
   private async watchDesired(): Promise<void> {
-    while (!this.stopped && !this.watchAbort) {
+    while (!this.stopped) {
       try {
         const next = await httpsJson<DesiredResponse>(
           'GET',
@@ -246,6 +247,7 @@ export class Agent {
           this.tls(),
           undefined,
           35_000,
+          this.stopping.signal,
         );
         if (next.revision !== this.desired.revision) {
           this.desired = next;
@@ -306,7 +308,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.watchAbort = true;
+    this.stopping.abort();
     for (const timer of this.timers) clearInterval(timer);
     if (this.renewTimer) clearTimeout(this.renewTimer);
     await this.reconciling;

@@ -40,6 +40,7 @@ export function httpsRequest(
   tls: TlsIdentity,
   body?: unknown,
   timeoutMs = 10_000,
+  signal?: AbortSignal,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -59,6 +60,7 @@ export function httpsRequest(
           ...(tls.basic ? { authorization: `Basic ${tls.basic}` } : {}),
         },
         timeout: timeoutMs,
+        signal,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -81,8 +83,9 @@ export async function httpsJson<T>(
   tls: TlsIdentity,
   body?: unknown,
   timeoutMs?: number,
+  signal?: AbortSignal,
 ): Promise<T> {
-  const { status, text } = await httpsRequest(method, url, tls, body, timeoutMs);
+  const { status, text } = await httpsRequest(method, url, tls, body, timeoutMs, signal);
   if (status < 200 || status >= 300) throw new HttpError(status, text);
   return (text === '' ? undefined : JSON.parse(text)) as T;
 }
