@@ -1,0 +1,7 @@
+// `npm run bench`: every benchmark, printing figures (never asserting on them).
+import 'reflect-metadata';
+import { benchJoin } from './join.js';
+import { benchSigning } from './pki-sign.js';
+
+await benchSigning();
+await benchJoin();
