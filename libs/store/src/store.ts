@@ -117,6 +117,11 @@ export interface Store {
   txn(compares: Compare[], success: TxnOp[], failure?: TxnOp[]): Promise<TxnResult>;
   watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch>;
   grantLease(ttlSeconds: number): Promise<Lease>;
+  /**
+   * Revokes a lease by id, also one granted to another client: its keys are deleted and its
+   * holder sees `lost`. Used to evict a stuck leader. Resolves when the lease is gone (or never existed).
+   */
+  revokeLease(id: string): Promise<void>;
   /** Waits until elected under `election`, then returns the leadership. */
   campaign(election: string, value: string, options?: CampaignOptions): Promise<Leadership>;
   /** Current leader's value, if any. */
