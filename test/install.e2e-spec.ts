@@ -1,14 +1,14 @@
 // `orca install` on a real three-engine swarm, as a UCP user would run it: the manager's components
 // come up as containers, swarm schedules ucp-agent onto every node, the workers join with the worker
 // token, every node runs exactly its components, and drift is repaired.
-import { buildImages, freePort, startSwarm, type DockerSwarm } from '@orca/testing';
-import { execFile } from 'node:child_process';
+import { buildImages, freePort, startDockerd, startSwarm, type DockerSwarm } from '@orca/testing';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connect } from 'node:tls';
 import { joinCluster } from '../apps/agent/src/agent.js';
-import { httpsJson } from '../apps/agent/src/https-json.js';
+import { httpsJson, httpsRequest } from '../apps/agent/src/https-json.js';
 
 const root = resolve(process.cwd());
 const ADMIN_PASSWORD = 'orca-e2e-admin';
@@ -48,6 +48,7 @@ interface NodeRow {
   address: string;
   engineNodeId?: string;
   status: string;
+  lastHeartbeat?: string;
   certificate: { state: string; notAfter?: string };
   components: { name: string; state: string }[];
 }
@@ -312,6 +313,163 @@ describe('orca install on a real swarm', () => {
       (await nodeOf()).status === 'Ready' ? true : undefined,
     );
   }, 90_000);
+
+  it('says so in /_ping within seconds when the store goes away, and resumes when the agent restores it', async () => {
+    const manager = swarm.manager;
+    const ping = () => httpsRequest('GET', `${url}/_ping`, { insecure: true }, undefined, 5000);
+    expect((await ping()).status).toBe(200);
+    // Hold the manager's agent so it does not restore ucp-kv at once, then take the store away.
+    const agent = (await names(manager.dockerHost)).find((n) => n.startsWith('ucp-agent.'))!;
+    await docker(manager.dockerHost, ['pause', agent]);
+    try {
+      await docker(manager.dockerHost, ['stop', '-t', '1', 'ucp-kv']);
+      const stoppedAt = Date.now();
+      const down = await eventually('/_ping 500', 15_000, async () => {
+        const answer = await ping();
+        return answer.status === 500 ? answer : undefined;
+      });
+      expect(Date.now() - stoppedAt).toBeLessThan(10_000);
+      expect(down.text).toContain('store');
+    } finally {
+      await docker(manager.dockerHost, ['unpause', agent]);
+    }
+    await eventually('/_ping 200 again', 60_000, async () =>
+      (await ping()).status === 200 ? true : undefined,
+    );
+    expect(await docker(manager.dockerHost, ['inspect', '-f', '{{.State.Running}}', 'ucp-kv'])).toBe('true');
+  }, 120_000);
+
+  it('loses no node record or certificate when the controller is killed', async () => {
+    const listed = await nodes();
+    const before = listed.map((n) => `${n.id} ${n.role} ${n.certificate.notAfter}`).sort();
+    const readyBefore = listed.filter((n) => n.status === 'Ready').map((n) => n.id);
+    expect(readyBefore.length).toBeGreaterThanOrEqual(3);
+    await docker(swarm.manager.dockerHost, ['kill', 'ucp-controller']);
+    const after = await eventually('controller back with the same nodes', 60_000, async () => {
+      const list = await nodes();
+      // Nodes that were Ready before (the probes joined by an earlier test never heartbeat).
+      const wereReady = new Set(readyBefore);
+      if (list.length === before.length && list.every((n) => n.status === 'Ready' || !wereReady.has(n.id)))
+        return list;
+      throw new Error(JSON.stringify(list.map((n) => [n.address, n.status, n.lastHeartbeat])));
+    }).catch(async (error: Error) => {
+      const host = swarm.manager.dockerHost;
+      const agent = (await names(host)).find((n) => n.startsWith('ucp-agent.')) ?? '';
+      const logs = await new Promise<string>((done) =>
+        execFile('docker', ['-H', host, 'logs', '--tail', '40', agent], (_e, out, err) =>
+          done(`${out}${err}`),
+        ),
+      );
+      const controllerLogs = await new Promise<string>((done) =>
+        execFile('docker', ['-H', host, 'logs', '--tail', '40', 'ucp-controller'], (_e, out, err) =>
+          done(`${out}${err}`),
+        ),
+      );
+      throw new Error(
+        `${error.message}\n${await docker(host, ['ps', '-a'])}\nagent:\n${logs}\ncontroller:\n${controllerLogs}`,
+      );
+    });
+    expect(after.map((n) => `${n.id} ${n.role} ${n.certificate.notAfter}`).sort()).toEqual(before);
+  }, 90_000);
+
+  it('joins an engine outside swarm with `orca agent` and runs its ucp-proxy', async () => {
+    const standalone = await startDockerd({ index: 3, baseDir });
+    try {
+      await new Promise<void>((done, reject) =>
+        execFile(
+          'sh',
+          [
+            '-c',
+            `docker -H ${swarm.manager.dockerHost} save ${images.orca} | docker -H ${standalone.dockerHost} load`,
+          ],
+          (error) => (error ? reject(error) : done()),
+        ),
+      );
+      const tokens = await httpsJson<{ Worker: string }>('GET', `${url}/api/orca/v1/jointokens`, {
+        insecure: true,
+        basic,
+      });
+      const state = mkdtempSync(join(tmpdir(), 'orca-agent-state-'));
+      const agent = spawn(
+        process.execPath,
+        [
+          '--import',
+          join(root, 'scripts', 'register.mjs'),
+          join(root, 'dist', 'apps', 'cli', 'src', 'main.js'),
+          'agent',
+          '--token',
+          tokens.Worker,
+          '--manager',
+          url,
+          '--engine',
+          standalone.socketPath,
+          '--state',
+          state,
+          '--address',
+          standalone.address,
+        ],
+        { stdio: 'ignore' },
+      );
+      try {
+        const node = await eventually('standalone node Ready with ucp-proxy running', 60_000, async () => {
+          const found = (await nodes()).find((n) => n.address === standalone.address);
+          return found?.status === 'Ready' &&
+            found.components.some((c) => c.name === 'ucp-proxy' && c.state === 'running')
+            ? found
+            : undefined;
+        });
+        expect(node.role).toBe('swarm-worker');
+        expect(await names(standalone.dockerHost)).toEqual(['ucp-proxy']);
+      } finally {
+        agent.kill('SIGTERM');
+        rmSync(state, { recursive: true, force: true });
+      }
+    } finally {
+      await standalone.stop();
+    }
+  }, 180_000);
+
+  it('fails a join to a manager that is down with a one-line error and no node record', async () => {
+    const before = (await nodes()).length;
+    const tokens = await httpsJson<{ Worker: string }>('GET', `${url}/api/orca/v1/jointokens`, {
+      insecure: true,
+      basic,
+    });
+    const state = mkdtempSync(join(tmpdir(), 'orca-agent-down-'));
+    try {
+      const closedPort = await freePort();
+      const result = await orca([
+        'agent',
+        '--token',
+        tokens.Worker,
+        '--manager',
+        `https://127.0.0.1:${closedPort}`,
+        '--runtime',
+        'process',
+        '--state',
+        state,
+      ]);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain('cannot reach the manager');
+      const wrongToken = await orca([
+        'agent',
+        '--token',
+        'SWMTKN-1-bogus',
+        '--manager',
+        url,
+        '--runtime',
+        'process',
+        '--state',
+        state,
+      ]);
+      expect(wrongToken.code).toBe(1);
+      expect(wrongToken.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+    expect((await nodes()).length).toBe(before);
+  }, 60_000);
 
   it('prints and rotates join tokens from the CLI', async () => {
     const shown = await orca(['join-token', 'worker', '-q', '--url', url, '--password', ADMIN_PASSWORD]);

@@ -1,7 +1,14 @@
 // ucp-agent: joins the cluster with a join token (CA pinned by the token's digest), then talks to
 // managers only over mutual TLS: heartbeats, renews its certificate between 50% and 80% of its
 // validity, and runs ucp-reconcile whenever the node's components differ from the desired list.
-import { caDigestMatches, createCsr, generateKeyPair, parseCertificate, renewalTime } from '@orca/pki';
+import {
+  caDigestMatches,
+  parseJoinToken,
+  createCsr,
+  generateKeyPair,
+  parseCertificate,
+  renewalTime,
+} from '@orca/pki';
 import { reconcileNode, specHash, type ComponentSpec, type Runtime } from '@orca/reconcile';
 import { hostname as osHostname } from 'node:os';
 import { httpsJson, httpsRequest, HttpError } from './https-json.js';
@@ -45,6 +52,11 @@ export async function fetchPinnedCa(
   token: string,
   attempts = CA_DOWNLOAD_ATTEMPTS,
 ): Promise<string> {
+  try {
+    parseJoinToken(token);
+  } catch {
+    throw new JoinError('the join token is malformed (expected SWMTKN-1-<digest>-<secret>)');
+  }
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < attempts; attempt++) {
     try {
