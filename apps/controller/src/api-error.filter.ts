@@ -48,7 +48,8 @@ export class ApiErrorFilter implements ExceptionFilter {
     const { status, body } = errorResponse(exception);
     // An unavailable store is an expected condition, not a bug: one line, no stack.
     if (status === 503) this.logger.warn(`${body.errors[0].code}: ${(exception as Error).message}`);
-    else if (status >= 500) this.logger.error(exception instanceof Error ? exception.stack : String(exception));
+    else if (status >= 500)
+      this.logger.error(exception instanceof Error ? exception.stack : String(exception));
     if (!response.headersSent) response.status(status).json(body);
   }
 }
