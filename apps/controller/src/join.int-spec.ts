@@ -1,13 +1,15 @@
 // The join flow end to end against a real controller on the embedded store: CA pinning, tokens,
 // CSR checks, mutual-TLS renewal and heartbeats, and the errors each bad input gets.
 import { loadControllerConfig } from '@orca/config';
-import { createCsr, generateKeyPair, parseCertificate } from '@orca/pki';
+import { CertificateAuthority, createCsr, createRootCa, generateKeyPair, parseCertificate } from '@orca/pki';
+import { ProcessRuntime } from '@orca/reconcile';
 import { freePort } from '@orca/testing';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fetchPinnedCa, joinCluster } from '../../agent/src/agent.js';
+import { Agent, fetchPinnedCa, joinCluster } from '../../agent/src/agent.js';
+import { loadIdentity } from '../../agent/src/node-identity.js';
 import { httpsJson, httpsRequest, HttpError } from '../../agent/src/https-json.js';
 import { startController, type RunningController } from './controller.js';
 
@@ -177,6 +179,73 @@ describe('controller join API (embedded store)', () => {
       { csr },
     );
     expect(anonymous.status).toBe(401);
+  });
+
+  it('refuses renewal with a certificate from another CA, even one naming the node', async () => {
+    const tokens = await controller.cas.joinTokens();
+    const node = await joinNode(tokens.worker);
+    const foreignRoot = new CertificateAuthority(await createRootCa({ commonName: 'swarm-ca' }));
+    const keys = await generateKeyPair();
+    const forged = await foreignRoot.issueNodeCertificate({
+      csrPem: await createCsr(keys),
+      nodeId: node.nodeId,
+      role: 'swarm-manager',
+      clusterId: (await controller.cas.cluster()).clusterId,
+    });
+    const response = await httpsRequest(
+      'POST',
+      `${url}/api/orca/v1/nodes/${node.nodeId}/renew`,
+      { ca: node.caPem, cert: forged.certPem, key: keys.privateKeyPem },
+      { csr: await createCsr(keys) },
+    );
+    expect(response.status).toBe(401);
+    expect(JSON.parse(response.text).errors[0].code).toBe('UNAUTHORIZED');
+  });
+
+  it("renews the agent's own certificate and key on disk", async () => {
+    const tokens = await controller.cas.joinTokens();
+    const state = mkdtempSync(join(tmpdir(), 'orca-agent-'));
+    const agent = new Agent({
+      managerUrl: url,
+      token: tokens.worker,
+      stateDir: state,
+      address: '127.0.0.12',
+      hostname: 'renewer',
+      runtime: new ProcessRuntime({ stateDir: join(state, 'processes') }),
+      runtimeKind: 'process',
+      log: () => undefined,
+    });
+    try {
+      await agent.start();
+      const before = loadIdentity(state)!;
+      await agent.renew();
+      const after = loadIdentity(state)!;
+      expect(after.nodeId).toBe(before.nodeId);
+      expect(after.certPem).not.toBe(before.certPem);
+      expect(after.keyPem).not.toBe(before.keyPem);
+      expect(parseCertificate(after.certPem).subject).toMatchObject({
+        CN: before.nodeId,
+        OU: 'swarm-worker',
+      });
+      // A restarted agent keeps its identity: no second join, no new node record.
+      const count = (await controller.nodes.list()).length;
+      await agent.stop();
+      const again = new Agent({
+        managerUrl: url,
+        stateDir: state,
+        address: '127.0.0.12',
+        runtime: new ProcessRuntime({ stateDir: join(state, 'processes') }),
+        runtimeKind: 'process',
+        log: () => undefined,
+      });
+      await again.start();
+      expect(again.nodeId).toBe(before.nodeId);
+      expect((await controller.nodes.list()).length).toBe(count);
+      await again.stop();
+    } finally {
+      await agent.stop();
+      rmSync(state, { recursive: true, force: true });
+    }
   });
 
   it('lists nodes for the admin only, Ready while heartbeats arrive and Down after', async () => {
