@@ -1,7 +1,7 @@
 // ucp-proxy: mutual-TLS access to this node's engine. Only certificates from the cluster CA with
 // the manager role get through; each accepted connection is piped byte for byte to the engine
 // socket, so streams, hijacked attach/exec and upgrades pass unchanged.
-import { parseCertificate } from '@orca/pki';
+import { certificateDerToPem, parseCertificate } from '@orca/pki';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
@@ -20,8 +20,7 @@ export interface ProxyOptions {
 export function peerRole(socket: TLSSocket): string | undefined {
   const cert = socket.getPeerCertificate(false);
   if (!cert?.raw) return undefined;
-  const pem = `-----BEGIN CERTIFICATE-----\n${cert.raw.toString('base64')}\n-----END CERTIFICATE-----\n`;
-  return parseCertificate(pem).subject.OU;
+  return parseCertificate(certificateDerToPem(cert.raw)).subject.OU;
 }
 
 export async function startProxy(options: ProxyOptions): Promise<{ server: Server; close(): Promise<void> }> {

@@ -1,4 +1,5 @@
 // The client certificate presented on this request's TLS connection, as PEM (undefined without one).
+import { certificateDerToPem } from '@orca/pki';
 import type { Request } from 'express';
 import type { TLSSocket } from 'node:tls';
 
@@ -7,6 +8,5 @@ export function peerCertificatePem(request: Request): string | undefined {
   if (typeof socket.getPeerCertificate !== 'function') return undefined;
   const cert = socket.getPeerCertificate(false);
   if (!cert || !cert.raw) return undefined;
-  const b64 = cert.raw.toString('base64').replace(/(.{64})/g, '$1\n');
-  return `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
+  return certificateDerToPem(cert.raw);
 }

@@ -116,3 +116,8 @@ export function fromPem(pem: string, label: string): Buffer {
   if (!first) throw new DerError(`no ${label} PEM block found`);
   return first;
 }
+
+/** A certificate's DER bytes (as TLS hands them over) in PEM. */
+export function certificateDerToPem(der: Uint8Array): string {
+  return toPem('CERTIFICATE', der);
+}

@@ -44,3 +44,4 @@ export { openSecret, sealSecret } from './seal.js';
 export type { Kek } from './seal.js';
 export { isCertificateValid, parseCertificate, verifyCertificate } from './verify.js';
 export type { ParsedCertificate } from './verify.js';
+export { certificateDerToPem } from './der.js';
