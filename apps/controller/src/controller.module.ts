@@ -1,9 +1,15 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { CertificateAuthorityService, NodeService } from '@orca/cluster';
 import type { Store } from '@orca/store';
 import { NodesController } from './nodes.controller.js';
 import { SystemController } from './system.controller.js';
 import { STORE } from './tokens.js';
+
+/**
+ * Feature modules of the controller (identity, RBAC, ...). Each is a Nest module whose providers
+ * may inject STORE, CertificateAuthorityService and NodeService (exported globally below).
+ */
+export const FEATURE_MODULES: Type[] = [];
 
 @Module({})
 export class ControllerModule {
@@ -14,12 +20,15 @@ export class ControllerModule {
   }): DynamicModule {
     return {
       module: ControllerModule,
+      global: true,
+      imports: [...FEATURE_MODULES],
       controllers: [SystemController, NodesController],
       providers: [
         { provide: STORE, useValue: deps.store },
         { provide: CertificateAuthorityService, useValue: deps.cas },
         { provide: NodeService, useValue: deps.nodes },
       ],
+      exports: [STORE, CertificateAuthorityService, NodeService],
     };
   }
 }

@@ -1,2 +1,3 @@
 export * from './errors.js';
 export * from './contract.js';
+export * from './principal.js';
