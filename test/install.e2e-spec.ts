@@ -490,4 +490,43 @@ describe('orca install on a real swarm', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('Invalid username or password.');
   }, 60_000);
+  it('gets ucp-agent onto an engine that joins the swarm later, which then joins orca', async () => {
+    const late = await startDockerd({ index: 4, baseDir });
+    try {
+      await new Promise<void>((done, reject) =>
+        execFile(
+          'sh',
+          [
+            '-c',
+            `docker -H ${swarm.manager.dockerHost} save ${images.orca} | docker -H ${late.dockerHost} load`,
+          ],
+          (error) => (error ? reject(error) : done()),
+        ),
+      );
+      const { joinTokens } = await swarm.manager.engine.swarmInspect();
+      await late.engine.swarmJoin({
+        remoteAddrs: [`${swarm.manager.address}:2377`],
+        joinToken: joinTokens.worker,
+        advertiseAddr: late.address,
+        listenAddr: `${late.address}:2377`,
+        dataPathAddr: late.address,
+      });
+      const joined = await eventually(
+        'the late engine Ready in orca with ucp-proxy running',
+        90_000,
+        async () => {
+          const found = (await nodes()).find((n) => n.address === late.address);
+          return found?.status === 'Ready' &&
+            found.components.some((c) => c.name === 'ucp-proxy' && c.state === 'running')
+            ? found
+            : undefined;
+        },
+      );
+      expect(joined.role).toBe('swarm-worker');
+      expect(joined.engineNodeId).toBe((await late.engine.info()).swarmNodeId);
+      expect((await names(late.dockerHost)).some((n) => n.startsWith('ucp-agent.'))).toBe(true);
+    } finally {
+      await late.stop();
+    }
+  }, 180_000);
 });
