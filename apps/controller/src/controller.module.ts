@@ -1,7 +1,9 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { CertificateAuthorityService, NodeService } from '@orca/cluster';
 import type { Store } from '@orca/store';
+import { IdentityModule } from './identity/identity.module.js';
 import { NodesController } from './nodes.controller.js';
+import { RbacModule } from './rbac/rbac.module.js';
 import { SystemController } from './system.controller.js';
 import { STORE } from './tokens.js';
 
@@ -9,7 +11,7 @@ import { STORE } from './tokens.js';
  * Feature modules of the controller (identity, RBAC, ...). Each is a Nest module whose providers
  * may inject STORE, CertificateAuthorityService and NodeService (exported globally below).
  */
-export const FEATURE_MODULES: Type[] = [];
+export const FEATURE_MODULES: Type[] = [RbacModule, IdentityModule];
 
 @Module({})
 export class ControllerModule {

@@ -41,6 +41,8 @@ function load(name: SpecName) {
   // Swagger 2.0 schemas are JSON Schema draft 4 plus a few keywords of their own (example,
   // discriminator, x-*): validate the standard part and ignore the rest.
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+  // Draft 4's `id` (used in some definitions) is not a keyword Ajv 8 accepts.
+  ajv.removeKeyword('id');
   ajv.addSchema({ definitions: doc.definitions ?? {} }, 'swagger');
   const entry = { doc, ajv };
   loaded.set(name, entry);

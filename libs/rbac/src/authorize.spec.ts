@@ -1,0 +1,244 @@
+// The decision function as a table: subjects × grants × collections × operations.
+import { decide, type AuthzSnapshot, type AuthzSubject } from './authorize.js';
+import { BUILTIN_COLLECTIONS, type CollectionRecord } from './collections.js';
+import type { GrantRecord } from './grants.js';
+import { BUILTIN_ROLES, toOperations, type RoleRecord } from './operations.js';
+
+const coll = (id: string, path: string, parent_ids: string[]): CollectionRecord => ({
+  ...BUILTIN_COLLECTIONS[0],
+  id,
+  name: path.split('/').pop() as string,
+  path,
+  parent_ids,
+});
+const collections = [
+  ...BUILTIN_COLLECTIONS,
+  coll('prod', '/prod', ['swarm']),
+  coll('prod-db', '/prod/db', ['swarm', 'prod']),
+  coll('mobile', '/Shared/mobile', ['swarm', 'shared']),
+];
+const logs: RoleRecord = {
+  id: 'logs-role',
+  name: 'logs',
+  system_role: false,
+  operations: toOperations(['Container Logs']),
+};
+const grant = (
+  subjectID: string,
+  objectID: string,
+  roleID: string,
+  type: GrantRecord['type'] = 'collection',
+) => ({
+  subjectID,
+  objectID,
+  roleID,
+  type,
+});
+const snapshot: AuthzSnapshot = {
+  collections,
+  roles: new Map([...BUILTIN_ROLES, logs].map((r) => [r.id, r])),
+  grants: [
+    grant('alice', 'prod', 'viewonly'),
+    grant('team-dba', 'prod-db', 'restrictedcontrol'),
+    grant('org-eng', 'prod', 'logs-role'),
+    grant('carol', 'mobile', 'fullcontrol'),
+    grant('dave', 'dev', 'fullcontrol', 'namespace'),
+    grant('erin', 'kubernetesnamespaces', 'viewonly', 'grantobject'),
+    grant('frank', 'swarm', 'none'),
+  ],
+};
+const user = (id: string, extra: Partial<AuthzSubject> = {}): AuthzSubject => ({
+  id,
+  isAdmin: false,
+  teamIds: [],
+  orgIds: [],
+  ...extra,
+});
+
+describe('decide', () => {
+  const cases: [string, AuthzSubject, string, { collectionPath: string } | { namespace: string }, boolean][] =
+    [
+      [
+        'admin may do anything anywhere',
+        user('root', { isAdmin: true }),
+        'Node Update',
+        { collectionPath: '/System' },
+        true,
+      ],
+      [
+        'admin on namespaces too',
+        user('root', { isAdmin: true }),
+        'Kubernetes Pod Delete',
+        { namespace: 'x' },
+        true,
+      ],
+      ['grant covers the collection', user('alice'), 'Container View', { collectionPath: '/prod' }, true],
+      ['grant covers children', user('alice'), 'Service View', { collectionPath: '/prod/db' }, true],
+      [
+        'grant covers unknown descendants',
+        user('alice'),
+        'Volume View',
+        { collectionPath: '/prod/db/x' },
+        true,
+      ],
+      [
+        'not a sibling sharing a prefix',
+        user('alice'),
+        'Container View',
+        { collectionPath: '/production' },
+        false,
+      ],
+      ['not the parent', user('alice'), 'Container View', { collectionPath: '/' }, false],
+      ['view-only cannot create', user('alice'), 'Container Create', { collectionPath: '/prod' }, false],
+      [
+        'team grant applies',
+        user('bob', { teamIds: ['team-dba'] }),
+        'Container Create',
+        { collectionPath: '/prod/db' },
+        true,
+      ],
+      [
+        'restricted control: no exec',
+        user('bob', { teamIds: ['team-dba'] }),
+        'Container Exec',
+        { collectionPath: '/prod/db' },
+        false,
+      ],
+      [
+        'org grant applies',
+        user('bob', { orgIds: ['org-eng'] }),
+        'Container Logs',
+        { collectionPath: '/prod/db' },
+        true,
+      ],
+      [
+        'grants add up: user + org',
+        user('alice', { orgIds: ['org-eng'] }),
+        'Container Logs',
+        { collectionPath: '/prod' },
+        true,
+      ],
+      [
+        'grants add up: user view + team create',
+        user('alice', { teamIds: ['team-dba'] }),
+        'Container Create',
+        { collectionPath: '/prod/db' },
+        true,
+      ],
+      [
+        'accumulation does not leak upward',
+        user('alice', { teamIds: ['team-dba'] }),
+        'Container Create',
+        { collectionPath: '/prod' },
+        false,
+      ],
+      ['default Scheduler on /Shared', user('nobody'), 'Node Schedule', { collectionPath: '/Shared' }, true],
+      [
+        'default Scheduler covers /Shared children',
+        user('nobody'),
+        'Node View',
+        { collectionPath: '/Shared/mobile' },
+        true,
+      ],
+      [
+        'default Scheduler is not view of containers',
+        user('nobody'),
+        'Container View',
+        { collectionPath: '/Shared' },
+        false,
+      ],
+      ['no default on /System', user('nobody'), 'Node View', { collectionPath: '/System' }, false],
+      ['none role gives nothing', user('frank'), 'Container View', { collectionPath: '/prod' }, false],
+      [
+        'none does not take the default away',
+        user('frank'),
+        'Node Schedule',
+        { collectionPath: '/Shared' },
+        true,
+      ],
+      [
+        'full control under /Shared',
+        user('carol'),
+        'Container Exec',
+        { collectionPath: '/Shared/mobile' },
+        true,
+      ],
+      [
+        'own private collection',
+        user('u1', { name: 'molly' }),
+        'Container Exec',
+        { collectionPath: '/Shared/Private/molly' },
+        true,
+      ],
+      [
+        "not another user's private collection",
+        user('u1', { name: 'molly' }),
+        'Container View',
+        { collectionPath: '/Shared/Private/mollyx' },
+        false,
+      ],
+      ['namespace grant', user('dave'), 'Kubernetes Pod Create', { namespace: 'dev' }, true],
+      ['namespace grant is per namespace', user('dave'), 'Kubernetes Pod Get', { namespace: 'prod' }, false],
+      [
+        'collection grants do not cover namespaces',
+        user('alice'),
+        'Kubernetes Pod Get',
+        { namespace: 'prod' },
+        false,
+      ],
+      ['all-namespaces grant object', user('erin'), 'Kubernetes Pod List', { namespace: 'anything' }, true],
+      ['all-namespaces view only', user('erin'), 'Kubernetes Pod Delete', { namespace: 'anything' }, false],
+      ['unknown operation', user('carol'), 'Container Teleport', { collectionPath: '/Shared/mobile' }, false],
+    ];
+  it.each(cases)('%s', (_name, subject, operation, resource, allowed) => {
+    const decision = decide({ subject, operation, resource }, snapshot);
+    expect(decision.allowed).toBe(allowed);
+    expect(decision.reason).toEqual(expect.any(String));
+  });
+
+  it('says why', () => {
+    expect(
+      decide(
+        { subject: user('alice'), operation: 'Container View', resource: { collectionPath: '/prod' } },
+        snapshot,
+      ).reason,
+    ).toContain('alice/prod/viewonly');
+    expect(
+      decide(
+        { subject: user('alice'), operation: 'Node Update', resource: { collectionPath: '/prod' } },
+        snapshot,
+      ).reason,
+    ).toMatch(/no grant/);
+  });
+});
+
+describe('built-in roles', () => {
+  const ops = (id: string) =>
+    new Set(Object.values(BUILTIN_ROLES.find((r) => r.id === id)!.operations).flatMap(Object.keys));
+  it('have the UCP ids and are system roles', () => {
+    expect(BUILTIN_ROLES.map((r) => r.id)).toEqual([
+      'none',
+      'viewonly',
+      'restrictedcontrol',
+      'scheduler',
+      'fullcontrol',
+    ]);
+    expect(BUILTIN_ROLES.every((r) => r.system_role)).toBe(true);
+  });
+  it('nest: none ⊂ scheduler, viewonly ⊂ restrictedcontrol ⊂ fullcontrol', () => {
+    expect(ops('none').size).toBe(0);
+    for (const op of ops('viewonly')) expect(ops('restrictedcontrol').has(op)).toBe(true);
+    for (const op of ops('restrictedcontrol')) expect(ops('fullcontrol').has(op)).toBe(true);
+    expect(ops('scheduler')).toEqual(
+      new Set([
+        'Node View',
+        'Node Schedule',
+        'Kubernetes Node Get',
+        'Kubernetes Node List',
+        'Kubernetes Node Watch',
+      ]),
+    );
+    expect(ops('fullcontrol').has('Kubernetes Pod Get')).toBe(true);
+    expect(ops('restrictedcontrol').has('Container Exec')).toBe(false);
+  });
+});
