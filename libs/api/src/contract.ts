@@ -1,5 +1,5 @@
-// Checks orca's responses against the UCP and DTR Swagger 2.0 documents (libs/api/specs, copied
-// from the published docs), so a field with the wrong type or a missing required field fails a test.
+// Checks orca's responses against the UCP and DTR Swagger 2.0 documents (specs/ at the repository
+// root, copied from the published docs), so a wrong type or a missing required field fails a test.
 import { Ajv, type ValidateFunction } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,9 +19,9 @@ interface SwaggerDoc {
 
 function specsDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
-  // From libs/api/src (sources) or dist/libs/api/src (built): the specs sit in libs/api/specs.
+  // From libs/api/src (sources) or dist/libs/api/src (built): the nearest parent with specs/.
   for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'libs', 'api', 'specs');
+    const candidate = join(dir, 'specs');
     try {
       readFileSync(join(candidate, FILES['ucp-3.0']), { flag: 'r' });
       return candidate;
@@ -29,7 +29,7 @@ function specsDir(): string {
       dir = dirname(dir);
     }
   }
-  return join(dirname(fileURLToPath(import.meta.url)), '..', 'specs');
+  throw new Error('specs/ not found above libs/api');
 }
 
 const loaded = new Map<SpecName, { doc: SwaggerDoc; ajv: Ajv }>();
