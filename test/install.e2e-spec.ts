@@ -6,6 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
 import { connect } from 'node:tls';
 import { joinCluster } from '../apps/agent/src/agent.js';
 import { httpsJson, httpsRequest } from '../apps/agent/src/https-json.js';
@@ -471,7 +472,42 @@ describe('orca install on a real swarm', () => {
     expect((await nodes()).length).toBe(before);
   }, 60_000);
 
-  it('gets ucp-agent onto an engine that joins the swarm later, which then joins orca', async () => {
+  // Before the late join below: that engine must join orca with the rotated token.
+  it('prints and rotates join tokens from the CLI, and the ucp-agent service gets the new token', async () => {
+    const shown = await orca(['join-token', 'worker', '-q', '--url', url, '--password', ADMIN_PASSWORD]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout.trim()).toMatch(/^SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$/);
+    const rotated = await orca([
+      'join-token',
+      'worker',
+      '--rotate',
+      '-q',
+      '--url',
+      url,
+      '--password',
+      ADMIN_PASSWORD,
+    ]);
+    expect(rotated.stdout.trim()).not.toBe(shown.stdout.trim());
+    const digest = createHash('sha256').update(rotated.stdout.trim()).digest('hex');
+    await eventually('the ucp-agent service to carry the rotated worker token', 30_000, async () => {
+      const service = (await swarm.manager.engine.listServices()).find((s) => s.spec.name === 'ucp-agent');
+      const secrets = await swarm.manager.engine.listSecrets();
+      const current = secrets.find((x) => x.labels['com.docker.ucp.orca.token-sha256'] === digest);
+      return current && service?.spec.secrets?.some((x) => x.secretId === current.id) ? true : undefined;
+    });
+    // The old token's secret goes once nothing uses it.
+    await eventually('the old join-token secret to be removed', 30_000, async () => {
+      const secrets = (await swarm.manager.engine.listSecrets()).filter((x) =>
+        x.name.startsWith('ucp-agent-join-token'),
+      );
+      return secrets.length === 1 ? true : undefined;
+    });
+    const bad = await orca(['join-token', 'worker', '--url', url, '--password', 'wrong-password']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('Invalid username or password.');
+  }, 60_000);
+
+  it('gets ucp-agent onto an engine that joins the swarm later, which then joins orca with the rotated token', async () => {
     const late = await startDockerd({ index: 4, baseDir });
     try {
       await new Promise<void>((done, reject) =>
@@ -510,26 +546,4 @@ describe('orca install on a real swarm', () => {
       await late.stop();
     }
   }, 180_000);
-
-  // Last: a rotated worker token is not yet pushed into the ucp-agent swarm secret (known gap), so
-  // engines joining the swarm after a rotation could not join orca.
-  it('prints and rotates join tokens from the CLI', async () => {
-    const shown = await orca(['join-token', 'worker', '-q', '--url', url, '--password', ADMIN_PASSWORD]);
-    expect(shown.code).toBe(0);
-    expect(shown.stdout.trim()).toMatch(/^SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$/);
-    const rotated = await orca([
-      'join-token',
-      'worker',
-      '--rotate',
-      '-q',
-      '--url',
-      url,
-      '--password',
-      ADMIN_PASSWORD,
-    ]);
-    expect(rotated.stdout.trim()).not.toBe(shown.stdout.trim());
-    const bad = await orca(['join-token', 'worker', '--url', url, '--password', 'wrong-password']);
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('Invalid username or password.');
-  }, 60_000);
 });

@@ -28,6 +28,10 @@ export interface AgentOptions {
   /** How often the node is compared with its desired components even without a change. */
   checkMs?: number;
   engineInfo?: () => Promise<{ version?: string; swarmNodeId?: string; reachable: boolean }>;
+  /** Managers only: makes the swarm's ucp-agent join-token secret hold this worker token. */
+  syncTokenSecret?: (workerToken: string) => Promise<string>;
+  /** How often a manager compares the worker token with the swarm secret. Default 5 s. */
+  tokenSecretCheckMs?: number;
   log?: (line: string) => void;
 }
 
@@ -129,6 +133,8 @@ export class Agent {
   private reconciling?: Promise<void>;
   private recheck = false;
   private renewTimer?: NodeJS.Timeout;
+  private lastTokenSecretError?: string;
+  private syncingTokenSecret = false;
   private readonly log: (line: string) => void;
   /** Aborts the in-flight long poll when the agent stops. */
   private readonly stopping = new AbortController();
@@ -179,7 +185,38 @@ export class Agent {
       }, this.options.heartbeatMs ?? 5000),
     );
     this.timers.push(setInterval(() => this.requestReconcile(), this.options.checkMs ?? 3000));
+    if (this.identity.role === 'swarm-manager' && this.options.syncTokenSecret) {
+      void this.syncTokenSecret();
+      this.timers.push(
+        setInterval(() => void this.syncTokenSecret(), this.options.tokenSecretCheckMs ?? 5000),
+      );
+    }
     void this.watchDesired();
+  }
+
+  /** One round of keeping the swarm's join-token secret equal to the current worker token. */
+  private async syncTokenSecret(): Promise<void> {
+    if (this.syncingTokenSecret || this.stopped) return;
+    this.syncingTokenSecret = true;
+    try {
+      const tokens = await httpsJson<{ Worker: string }>(
+        'GET',
+        `${this.identity.managerUrl}/api/orca/v1/jointokens`,
+        this.tls(),
+      );
+      const result = await this.options.syncTokenSecret!(tokens.Worker);
+      if (result === 'updated')
+        this.log('ucp-agent: the ucp-agent service now carries the current worker token');
+      this.lastTokenSecretError = undefined;
+    } catch (error) {
+      // Logged once per distinct failure: a lost race or a manager outage repeats every round.
+      const message = (error as Error).message;
+      if (message !== this.lastTokenSecretError)
+        this.log(`ucp-agent: join-token secret sync failed: ${message}`);
+      this.lastTokenSecretError = message;
+    } finally {
+      this.syncingTokenSecret = false;
+    }
   }
 
   private scheduleRenewal(): void {

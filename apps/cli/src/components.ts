@@ -6,7 +6,7 @@ import { DockerRuntime, ProcessRuntime, type Runtime } from '@orca/reconcile';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
-import { Agent, startProxy } from '../../agent/src/index.js';
+import { Agent, startProxy, syncAgentTokenSecret } from '../../agent/src/index.js';
 import { startController } from '../../controller/src/index.js';
 import { runReconcile } from '../../reconcile/src/main.js';
 import { parse, UsageError } from './args.js';
@@ -157,6 +157,12 @@ export async function agentCommand(argv: string[]): Promise<number> {
       ? async () => {
           const i = await engine.info();
           return { version: i.serverVersion, swarmNodeId: i.swarmNodeId, reachable: true };
+        }
+      : undefined,
+    syncTokenSecret: engine
+      ? async (workerToken) => {
+          if (!(await engine.info()).swarm.controlAvailable) return 'not-a-swarm-manager';
+          return syncAgentTokenSecret(engine, workerToken);
         }
       : undefined,
   });

@@ -27,11 +27,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { httpsRequest } from '../../agent/src/https-json.js';
+import { AGENT_SERVICE, AGENT_TOKEN_SECRET, secretLabels } from '../../agent/src/token-secret.js';
 import { parse, UsageError } from './args.js';
 import { ensureImages } from './images.js';
-
-export const AGENT_SERVICE = 'ucp-agent';
-export const AGENT_TOKEN_SECRET = 'ucp-agent-join-token';
 
 async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -236,11 +234,14 @@ export async function createAgentService(
     if (service.spec.name === AGENT_SERVICE) await engine.removeService(service.id);
   }
   for (const secret of await engine.listSecrets()) {
-    if (secret.name === AGENT_TOKEN_SECRET) await engine.removeSecret(secret.id);
+    if (secret.name === AGENT_TOKEN_SECRET || secret.name.startsWith(`${AGENT_TOKEN_SECRET}-`))
+      await engine.removeSecret(secret.id);
   }
-  const secretId = await engine.createSecret(AGENT_TOKEN_SECRET, options.workerToken, {
-    'com.docker.ucp.orca.managed': 'true',
-  });
+  const secretId = await engine.createSecret(
+    AGENT_TOKEN_SECRET,
+    options.workerToken,
+    secretLabels(options.workerToken),
+  );
   // One engine per host: mount its socket. Several engines on one host (tests): mount the directory
   // holding all their sockets; each agent picks the engine whose swarm node id is its own.
   const engineDir = options.engineDir ?? dirname(options.engineSocket);
