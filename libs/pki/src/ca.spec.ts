@@ -22,6 +22,7 @@ import { fromPem, toPem } from './der.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+// A fixed instant in the past: the roots are made at it too, so tests that pass it do not depend on the clock.
 const NOW = new Date('2026-11-28T10:20:30Z');
 
 let dir: string;
@@ -49,8 +50,8 @@ async function csr(): Promise<{ csrPem: string; publicKeyPem: string; privateKey
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'orca-pki-'));
   [clusterRoot, clientRoot] = await Promise.all([
-    createRootCa({ commonName: 'swarm-ca' }),
-    createRootCa({ commonName: 'UCP Client Root CA' }),
+    createRootCa({ commonName: 'swarm-ca', now: NOW }),
+    createRootCa({ commonName: 'UCP Client Root CA', now: NOW }),
   ]);
   clusterCa = new CertificateAuthority(clusterRoot);
   clientCa = await CertificateAuthority.load(clientRoot);
