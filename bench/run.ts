@@ -2,6 +2,8 @@
 import 'reflect-metadata';
 import { benchJoin } from './join.js';
 import { benchSigning } from './pki-sign.js';
+import { benchRbac } from './rbac.js';
 
 await benchSigning();
 await benchJoin();
+await benchRbac();

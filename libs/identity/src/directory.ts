@@ -366,6 +366,8 @@ export class Directory {
       await this.store.deletePrefix(keys.orgMembers(record.name));
       await this.store.deletePrefix(keys.teams(record.name));
       await this.store.deletePrefix(`${V1}teammembers/${record.name}/`);
+      await this.store.delete(`${V1}syncconfig/orgs/${record.name}`);
+      await this.store.deletePrefix(`${V1}syncconfig/teams/${record.name}/`);
     } else {
       await this.store.deletePrefix(keys.publicKeys(record.name));
       for (const org of await this.values<AccountRecord>(ACCOUNTS_PREFIX)) {
@@ -572,6 +574,7 @@ export class Directory {
     const { org, team } = await this.teamRecord(orgRef, teamRef);
     await this.store.delete(keys.team(org.name, team.name));
     await this.store.deletePrefix(keys.teamMembers(org.name, team.name));
+    await this.store.delete(`${V1}syncconfig/teams/${org.name}/${team.name}`);
   }
 
   async teamMembers(orgRef: string, teamRef: string, query: Record<string, unknown>) {

@@ -12,6 +12,7 @@ import { Authenticator } from './authenticator.js';
 import { createClientBundle } from './bundle.js';
 import { DEFAULT_ORG, Directory, isValidName, paginate } from './directory.js';
 import { LOCKOUT, SESSION_LIMITS, Sessions } from './sessions.js';
+import { parseUcpConfigToml, readUcpConfigRevision, writeUcpConfig } from '@orca/ucp-config';
 
 describe('identity', () => {
   let dir: string;
@@ -93,6 +94,43 @@ describe('identity', () => {
     now += SESSION_LIMITS.lifetimeMs - 1;
     expect(await sessions.resolve(tokens[0])).toBeDefined();
     expect(await sessions.resolve(tokens[2])).toBeUndefined();
+  });
+
+  it('follows [auth.sessions] of the stored UCP configuration without a restart', async () => {
+    let now = 2_000_000;
+    const sessions = new Sessions(store, () => now);
+    const admin = await new Directory(store).record('admin');
+    const configure = async (toml: string) => {
+      const { modRevision } = await readUcpConfigRevision(store);
+      await writeUcpConfig(store, parseUcpConfigToml(toml), modRevision);
+    };
+    await configure(
+      '[auth.sessions]\nlifetime_minutes = 30\nrenewal_threshold_minutes = 0\nper_user_limit = 2',
+    );
+    const a = await sessions.create(admin);
+    now += 1000;
+    const b = await sessions.create(admin);
+    now += 1000;
+    await sessions.create(admin);
+    expect(await sessions.resolve(a)).toBeUndefined(); // the third session pushed out the LRU one
+    const bRecord = await sessions.resolve(b);
+    expect(bRecord?.expiresAt).toBe(now - 1000 + 30 * 60_000);
+    // Renewal disabled: used just before expiry, it is not extended.
+    now += 30 * 60_000 - 1001;
+    expect((await sessions.resolve(b))?.expiresAt).toBe(bRecord?.expiresAt);
+    now += 2;
+    expect(await sessions.resolve(b)).toBeUndefined();
+    // 0: no per-user limit.
+    await configure('[auth.sessions]\nper_user_limit = 0');
+    const many: string[] = [];
+    for (let i = 0; i < 7; i++) many.push(await sessions.create(admin));
+    for (const token of many) expect(await sessions.resolve(token)).toBeDefined();
+    // A shorter lifetime applies to sessions made under the longer one.
+    await configure(
+      '[auth.sessions]\nlifetime_minutes = 10\nrenewal_threshold_minutes = 0\nper_user_limit = 0',
+    );
+    now += 10 * 60_000 + 1;
+    expect((await sessions.resolve(many[0]))?.expiresAt).toBe(now + 10 * 60_000);
   });
 
   it('locks an account after repeated failures and unlocks it later', async () => {

@@ -4,3 +4,6 @@ export * from './directory.js';
 export * from './sessions.js';
 export * from './authenticator.js';
 export * from './bundle.js';
+export * from './groups.js';
+export * from './bulk.js';
+export * from './sync-config.js';

@@ -1,17 +1,37 @@
-// Login sessions and the failed-login lockout. The session limits are UCP's `[auth.sessions]`
-// defaults; tokens are random UUIDs and are never logged.
+// Login sessions and the failed-login lockout. The session limits come from the `[auth.sessions]`
+// table of the UCP configuration in the store, read on every use so a change applies at once on
+// every controller; tokens are random UUIDs and are never logged.
 import { ApiError } from '@orca/api';
 import type { Store } from '@orca/store';
+import { readUcpConfig } from '@orca/ucp-config';
 import { randomUUID } from 'node:crypto';
 import type { AccountRecord } from './accounts.js';
 
 const MINUTE_MS = 60_000;
-/** UCP 3.0 `[auth.sessions]` defaults (lifetime_minutes, renewal_threshold_minutes, per_user_limit). */
-export const SESSION_LIMITS = {
+export interface SessionLimits {
+  lifetimeMs: number;
+  /** 0 disables renewal. */
+  renewalThresholdMs: number;
+  /** 0 means unlimited. */
+  perUserLimit: number;
+}
+
+/** UCP 3.0's `[auth.sessions]` defaults (lifetime_minutes, renewal_threshold_minutes, per_user_limit). */
+export const SESSION_LIMITS: Readonly<SessionLimits> = {
   lifetimeMs: 4320 * MINUTE_MS,
   renewalThresholdMs: 1440 * MINUTE_MS,
   perUserLimit: 5,
-} as const;
+};
+
+/** The session limits in force now: `[auth.sessions]` of the stored UCP configuration. */
+export async function sessionLimits(store: Store): Promise<SessionLimits> {
+  const { sessions } = (await readUcpConfig(store)).auth;
+  return {
+    lifetimeMs: sessions.lifetime_minutes * MINUTE_MS,
+    renewalThresholdMs: sessions.renewal_threshold_minutes * MINUTE_MS,
+    perUserLimit: sessions.per_user_limit,
+  };
+}
 
 /** Failed logins for one account within the window lock it for lockMs (answered with 429). */
 export const LOCKOUT = { maxFailures: 5, windowMs: 5 * MINUTE_MS, lockMs: 5 * MINUTE_MS } as const;
@@ -39,23 +59,26 @@ export class Sessions {
   constructor(
     private readonly store: Store,
     private readonly now: () => number = Date.now,
+    private readonly limits: () => Promise<SessionLimits> = () => sessionLimits(store),
   ) {}
 
   async create(account: AccountRecord): Promise<string> {
     const now = this.now();
+    const limits = await this.limits();
     const record: SessionRecord = {
       token: randomUUID(),
       accountId: account.id,
       name: account.name,
       createdAt: now,
-      expiresAt: now + SESSION_LIMITS.lifetimeMs,
+      expiresAt: now + limits.lifetimeMs,
       lastUsedAt: now,
     };
     await this.store.put(sessionKey(record.token), JSON.stringify(record));
-    // Over the per-user limit, the least recently used sessions go (expired ones first).
+    // Over the per-user limit (0: none), the least recently used sessions go (expired ones first).
     const mine = (await this.all()).filter((s) => s.name === account.name);
     const live = mine.filter((s) => s.expiresAt > now).sort((a, b) => b.lastUsedAt - a.lastUsedAt);
-    const drop = [...mine.filter((s) => s.expiresAt <= now), ...live.slice(SESSION_LIMITS.perUserLimit)];
+    const over = limits.perUserLimit > 0 ? live.slice(limits.perUserLimit) : [];
+    const drop = [...mine.filter((s) => s.expiresAt <= now), ...over];
     for (const s of drop) await this.store.delete(sessionKey(s.token));
     return record.token;
   }
@@ -76,8 +99,11 @@ export class Sessions {
       await this.store.delete(sessionKey(token));
       return undefined;
     }
-    if (record.expiresAt - now < SESSION_LIMITS.renewalThresholdMs)
-      record.expiresAt = now + SESSION_LIMITS.lifetimeMs;
+    // Within the renewal threshold of expiry, the session gets the current lifetime again; a
+    // shortened lifetime also caps sessions made under a longer one.
+    const limits = await this.limits();
+    if (record.expiresAt - now < limits.renewalThresholdMs) record.expiresAt = now + limits.lifetimeMs;
+    record.expiresAt = Math.min(record.expiresAt, now + limits.lifetimeMs);
     // lastUsedAt drives the LRU choice; a lost race here only makes it slightly stale.
     record.lastUsedAt = now;
     await this.store.txn(

@@ -1,5 +1,11 @@
 // The decision function as a table: subjects × grants × collections × operations.
-import { decide, type AuthzSnapshot, type AuthzSubject } from './authorize.js';
+import {
+  decide,
+  operationsOn,
+  type AuthzResource,
+  type AuthzSnapshot,
+  type AuthzSubject,
+} from './authorize.js';
 import { BUILTIN_COLLECTIONS, type CollectionRecord } from './collections.js';
 import type { GrantRecord } from './grants.js';
 import { BUILTIN_ROLES, toOperations, type RoleRecord } from './operations.js';
@@ -240,5 +246,77 @@ describe('built-in roles', () => {
     );
     expect(ops('fullcontrol').has('Kubernetes Pod Get')).toBe(true);
     expect(ops('restrictedcontrol').has('Container Exec')).toBe(false);
+  });
+});
+
+// decide walks an index of the snapshot; operationsOn is the plain statement of the rules. On a
+// random snapshot (nested collections, team/org grants, namespace grants, a custom role, grants on
+// deleted collections) both must give the same answer and the same reason for every request.
+describe('decide agrees with operationsOn', () => {
+  let state = 7;
+  const next = () => (state = (state * 1_664_525 + 1_013_904_223) >>> 0) / 2 ** 32;
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
+  const many: CollectionRecord[] = [...collections];
+  for (let i = 0; many.length < 120; i++) {
+    const parent = pick(many);
+    many.push(
+      coll(`c${i}`, `${parent.path === '/' ? '' : parent.path}/n${i}`, [...parent.parent_ids, parent.id]),
+    );
+  }
+  const subjects = ['u1', 'u2', 'u3', 't1', 't2', 'o1'];
+  const roles = [
+    'viewonly',
+    'restrictedcontrol',
+    'scheduler',
+    'fullcontrol',
+    'none',
+    'logs-role',
+    'gone-role',
+  ];
+  const grants: GrantRecord[] = Array.from({ length: 600 }, () => {
+    const r = next();
+    if (r < 0.1) return grant(pick(subjects), pick(['dev', 'prod', 'kube-system']), pick(roles), 'namespace');
+    if (r < 0.15) return grant(pick(subjects), 'kubernetesnamespaces', pick(roles), 'grantobject');
+    if (r < 0.2) return grant(pick(subjects), 'deleted-collection', pick(roles));
+    return grant(pick(subjects), pick(many).id, pick(roles));
+  });
+  const big: AuthzSnapshot = { collections: many, roles: snapshot.roles, grants };
+  const ops = [
+    'Container View',
+    'Container Exec',
+    'Container Logs',
+    'Service Create',
+    'Volume Delete',
+    'Node Schedule',
+  ];
+
+  it('for 5,000 random requests', () => {
+    for (let i = 0; i < 5000; i++) {
+      const subject = user(pick(['u1', 'u2', 'u3', 'u4']), {
+        name: pick(['u1', 'u2', undefined]),
+        teamIds: next() < 0.5 ? ['t1'] : ['t2', 't1'],
+        orgIds: next() < 0.5 ? ['o1'] : [],
+      });
+      const operation = pick(ops);
+      const resource: AuthzResource =
+        next() < 0.8
+          ? {
+              collectionPath: pick([
+                ...many.map((c) => c.path),
+                '/Shared/Private/u1',
+                '/Shared/Private/u1/x',
+              ]),
+            }
+          : { namespace: pick(['dev', 'prod', 'other']) };
+      const via = operationsOn(subject, resource, big).get(operation);
+      const where =
+        'collectionPath' in resource
+          ? `collection ${resource.collectionPath}`
+          : `namespace ${resource.namespace}`;
+      const expected = via
+        ? { allowed: true, reason: `${operation} on ${where} by ${via}` }
+        : { allowed: false, reason: `no grant gives ${operation} on ${where}` };
+      expect(decide({ subject, operation, resource }, big)).toEqual(expected);
+    }
   });
 });

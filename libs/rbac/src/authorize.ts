@@ -38,7 +38,7 @@ export interface SubjectDirectory {
   describe?(id: string): Promise<{ subject_type: string; account?: unknown; team?: unknown } | undefined>;
 }
 
-/** Everything a decision needs, loaded once. */
+/** Everything a decision needs, loaded once. Immutable: decide indexes each snapshot object once. */
 export interface AuthzSnapshot {
   grants: readonly GrantRecord[];
   collections: readonly CollectionRecord[];
@@ -88,14 +88,129 @@ export function operationsOn(
   return found;
 }
 
+/** A grant as the index keeps it: its place in snapshot.grants, and the collection path it covers. */
+interface IndexedGrant {
+  order: number;
+  grant: GrantRecord;
+  /** Collection grants: the path (undefined when the collection is gone) and the path + '/'. */
+  path?: string;
+  pathPrefix?: string;
+}
+
+/** What decide needs from a snapshot, built once per snapshot object (snapshots are immutable). */
+interface SnapshotIndex {
+  bySubject: Map<string, IndexedGrant[]>;
+  roleOps: Map<string, ReadonlySet<string>>;
+}
+
+const INDEXES = new WeakMap<AuthzSnapshot, SnapshotIndex>();
+
+function indexOf(snapshot: AuthzSnapshot): SnapshotIndex {
+  let index = INDEXES.get(snapshot);
+  if (index) return index;
+  const paths = new Map(snapshot.collections.map((c) => [c.id, c.path]));
+  const bySubject = new Map<string, IndexedGrant[]>();
+  snapshot.grants.forEach((grant, order) => {
+    const path = grant.type === 'collection' ? paths.get(grant.objectID) : undefined;
+    const entry: IndexedGrant = {
+      order,
+      grant,
+      path,
+      pathPrefix: path === undefined ? undefined : `${path}/`,
+    };
+    const list = bySubject.get(grant.subjectID);
+    if (list) list.push(entry);
+    else bySubject.set(grant.subjectID, [entry]);
+  });
+  index = { bySubject, roleOps: new Map() };
+  INDEXES.set(snapshot, index);
+  return index;
+}
+
+function roleHas(snapshot: AuthzSnapshot, index: SnapshotIndex, roleId: string, operation: string): boolean {
+  let ops = index.roleOps.get(roleId);
+  if (!ops) {
+    ops = roleOps(snapshot, roleId);
+    index.roleOps.set(roleId, ops);
+  }
+  return ops.has(operation);
+}
+
+/** Whether one indexed grant gives `operation` on the resource (the same test operationsOn makes). */
+function grantGives(
+  snapshot: AuthzSnapshot,
+  index: SnapshotIndex,
+  entry: IndexedGrant,
+  operation: string,
+  resource: AuthzResource,
+): boolean {
+  const { grant } = entry;
+  if ('collectionPath' in resource) {
+    if (grant.type !== 'collection' || entry.path === undefined) return false;
+    const path = resource.collectionPath;
+    // covers(entry.path, path) without building strings.
+    if (entry.path !== '/' && path !== entry.path && !path.startsWith(entry.pathPrefix as string))
+      return false;
+  } else if (!(
+    (grant.type === 'namespace' && grant.objectID === resource.namespace) ||
+    (grant.type === 'grantobject' && grant.objectID === ALL_NAMESPACES)
+  )) {
+    return false;
+  }
+  return roleHas(snapshot, index, grant.roleID, operation);
+}
+
+/** The earliest grant (in snapshot order) of one list that gives the operation, or `best` if earlier. */
+function firstGiving(
+  snapshot: AuthzSnapshot,
+  index: SnapshotIndex,
+  grants: readonly IndexedGrant[] | undefined,
+  best: IndexedGrant | undefined,
+  operation: string,
+  resource: AuthzResource,
+): IndexedGrant | undefined {
+  if (!grants) return best;
+  for (const entry of grants) {
+    if (best && entry.order >= best.order) return best; // each list is in snapshot order
+    if (grantGives(snapshot, index, entry, operation, resource)) return entry;
+  }
+  return best;
+}
+
+/**
+ * THE decision. Same answers (and reasons) as looking `operation` up in operationsOn: the first grant
+ * in snapshot order that gives it, else the default /Shared grant, else the user's private
+ * collection. Only the subject's own grants are visited, through an index built once per snapshot.
+ */
 export function decide(request: AuthzRequest, snapshot: AuthzSnapshot): AuthzDecision {
   const { subject, operation, resource } = request;
+  if (subject.isAdmin) return { allowed: true, reason: 'administrator' };
+  const index = indexOf(snapshot);
+  // No closures or arrays per call: walk the subject's, then each team's and org's grant lists.
+  let best = firstGiving(snapshot, index, index.bySubject.get(subject.id), undefined, operation, resource);
+  for (const id of subject.teamIds)
+    best = firstGiving(snapshot, index, index.bySubject.get(id), best, operation, resource);
+  for (const id of subject.orgIds)
+    best = firstGiving(snapshot, index, index.bySubject.get(id), best, operation, resource);
   const where =
     'collectionPath' in resource
       ? `collection ${resource.collectionPath}`
       : `namespace ${resource.namespace}`;
-  if (subject.isAdmin) return { allowed: true, reason: 'administrator' };
-  const via = operationsOn(subject, resource, snapshot).get(operation);
+  let via: string | undefined;
+  if (best) via = `grant ${best.grant.subjectID}/${best.grant.objectID}/${best.grant.roleID}`;
+  else if ('collectionPath' in resource) {
+    if (
+      covers(DEFAULT_GRANT.path, resource.collectionPath) &&
+      roleHas(snapshot, index, DEFAULT_GRANT.role, operation)
+    )
+      via = 'default Scheduler grant on /Shared';
+    else if (
+      subject.name &&
+      covers(`/Shared/Private/${subject.name}`, resource.collectionPath) &&
+      roleHas(snapshot, index, 'fullcontrol', operation)
+    )
+      via = 'own private collection';
+  }
   return via
     ? { allowed: true, reason: `${operation} on ${where} by ${via}` }
     : { allowed: false, reason: `no grant gives ${operation} on ${where}` };

@@ -1,8 +1,9 @@
 // Login, sessions, /id/ and client bundles.
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiError } from '@orca/api';
-import { createClientBundle, objectBody } from '@orca/identity';
+import { createClientBundle, isValidName, objectBody, type AccountRecord } from '@orca/identity';
 import type { Request, Response } from 'express';
+import { noteDecision } from '../audit/note.js';
 import { IdentityService } from './identity.service.js';
 
 function credentials(body: unknown): { username: unknown; password: unknown } {
@@ -14,19 +15,32 @@ function credentials(body: unknown): { username: unknown; password: unknown } {
 export class AuthController {
   constructor(private readonly identity: IdentityService) {}
 
+  /** A password login, noted for the audit log as allowed or refused (never with the password). */
+  private async passwordLogin(req: Request, body: unknown): Promise<AccountRecord> {
+    const { username, password } = credentials(body);
+    const subject = isValidName(username) ? username : 'anonymous';
+    try {
+      const account = await this.identity.authenticator.login(username, password);
+      noteDecision(req, { subject: account.name, operation: 'Login', decision: 'allow' });
+      return account;
+    } catch (error) {
+      const reason = error instanceof ApiError ? error.message : 'login failed';
+      noteDecision(req, { subject, operation: 'Login', decision: 'deny', reason });
+      throw error;
+    }
+  }
+
   @Post('auth/login')
   @HttpCode(200)
-  async login(@Body() body: unknown) {
-    const { username, password } = credentials(body);
-    const account = await this.identity.authenticator.login(username, password);
+  async login(@Req() req: Request, @Body() body: unknown) {
+    const account = await this.passwordLogin(req, body);
     return { auth_token: await this.identity.authenticator.sessions.create(account) };
   }
 
   @Post(['id/login', 'enzi/v0/id/login'])
   @HttpCode(200)
-  async idLogin(@Body() body: unknown) {
-    const { username, password } = credentials(body);
-    const account = await this.identity.authenticator.login(username, password);
+  async idLogin(@Req() req: Request, @Body() body: unknown) {
+    const account = await this.passwordLogin(req, body);
     const sessionToken = await this.identity.authenticator.sessions.create(account);
     return { account: await this.identity.directory.view(account), sessionToken };
   }
@@ -59,6 +73,8 @@ export class AuthController {
 
   private async sendBundle(req: Request, res: Response, label: unknown): Promise<void> {
     const principal = await this.identity.principal(req);
+    // Any authenticated user may make their own bundle (it registers a public key: audited).
+    noteDecision(req, { subject: principal.name, operation: 'Client Bundle Create', decision: 'allow' });
     if (label !== undefined && typeof label !== 'string')
       throw new ApiError(400, 'INVALID_REQUEST', 'label must be a string');
     const bundle = await createClientBundle(this.identity.directory, this.identity.cas, {

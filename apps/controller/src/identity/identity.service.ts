@@ -2,9 +2,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ApiError, type Principal } from '@orca/api';
 import { CertificateAuthorityService } from '@orca/cluster';
-import { Authenticator, DEFAULT_ORG, type Directory } from '@orca/identity';
+import { Authenticator, DEFAULT_ORG, type Account, type Directory } from '@orca/identity';
+import { ensurePrivateCollection, putGrant } from '@orca/rbac';
 import type { Store } from '@orca/store';
+import { readUcpConfig } from '@orca/ucp-config';
 import type { Request } from 'express';
+import { noteAuditSubject, noteDecision } from '../audit/note.js';
 import { peerCertificatePem } from '../peer.js';
 import { STORE } from '../tokens.js';
 
@@ -31,33 +34,76 @@ export class IdentityService {
 
   async principal(request: Request): Promise<Principal> {
     await this.ready;
-    return this.authenticator.authenticate({
+    const principal = await this.authenticator.authenticate({
       authorization: request.headers.authorization,
       peerCertificatePem: peerCertificatePem(request),
     });
+    noteAuditSubject(request, principal.name);
+    return principal;
   }
 
-  async admin(request: Request): Promise<Principal> {
-    const principal = await this.principal(request);
-    if (!principal.isAdmin) throw forbidden();
+  /**
+   * A new user gets their private collection /Shared/Private/<name> and a grant on it with the
+   * configured `[auth] default_new_user_role` (`admin` gives Full Control there), as UCP 3.0 did.
+   */
+  async provisionNewUser(account: Account): Promise<void> {
+    if (account.isOrg) return;
+    const role = (await readUcpConfig(this.store)).auth.default_new_user_role;
+    const collection = await ensurePrivateCollection(this.store, account.name);
+    await putGrant(this.store, account.id, collection.id, role === 'admin' ? 'fullcontrol' : role);
+  }
+
+  /** Notes the decision for the audit log (when the route names its operation), then enforces it. */
+  private decide(
+    request: Request,
+    principal: Principal,
+    allowed: boolean,
+    audit?: { operation: string; resource?: string },
+  ): Principal {
+    if (audit) {
+      noteDecision(request, {
+        subject: principal.name,
+        operation: audit.operation,
+        ...(audit.resource ? { resource: audit.resource } : {}),
+        decision: allowed ? 'allow' : 'deny',
+        ...(allowed ? {} : { reason: 'you are not allowed to do this' }),
+      });
+    }
+    if (!allowed) throw forbidden();
     return principal;
+  }
+
+  async admin(request: Request, operation?: string, resource?: string): Promise<Principal> {
+    const principal = await this.principal(request);
+    return this.decide(
+      request,
+      principal,
+      principal.isAdmin,
+      operation ? { operation, resource } : undefined,
+    );
   }
 
   /** The caller must be an admin or the named user. */
-  async selfOrAdmin(request: Request, userRef: string): Promise<Principal> {
+  async selfOrAdmin(request: Request, userRef: string, operation?: string): Promise<Principal> {
     const principal = await this.principal(request);
-    if (principal.isAdmin) return principal;
+    const audit = operation ? { operation, resource: userRef } : undefined;
+    if (principal.isAdmin) return this.decide(request, principal, true, audit);
     const user = await this.directory.user(userRef);
-    if (user.id !== principal.id) throw forbidden();
-    return principal;
+    return this.decide(request, principal, user.id === principal.id, audit);
   }
 
   /** The caller must be a system admin or an admin of the org. */
-  async orgAdmin(request: Request, orgRef: string): Promise<Principal> {
+  async orgAdmin(
+    request: Request,
+    orgRef: string,
+    operation?: string,
+    resource?: string,
+  ): Promise<Principal> {
     const principal = await this.principal(request);
-    if (principal.isAdmin) return principal;
+    const audit = operation ? { operation, resource: resource ?? orgRef } : undefined;
+    if (principal.isAdmin) return this.decide(request, principal, true, audit);
     const org = await this.directory.org(orgRef);
-    if (!(await this.directory.membership(org.name, principal.name))?.isAdmin) throw forbidden();
-    return principal;
+    const isOrgAdmin = !!(await this.directory.membership(org.name, principal.name))?.isAdmin;
+    return this.decide(request, principal, isOrgAdmin, audit);
   }
 }

@@ -48,6 +48,7 @@ import {
 } from '@orca/rbac';
 import type { Store } from '@orca/store';
 import type { Request } from 'express';
+import { noteAuditSubject, noteDecision } from '../audit/note.js';
 import { STORE } from '../tokens.js';
 import { assertAdmin, currentPrincipal } from './principal.js';
 import { SUBJECT_DIRECTORY } from './directory.js';
@@ -59,12 +60,24 @@ abstract class RbacBase {
     protected readonly authz: Authorizer,
   ) {}
 
-  protected caller(request: Request): Promise<Principal> {
-    return currentPrincipal(request, this.store, this.cas);
+  protected async caller(request: Request): Promise<Principal> {
+    const principal = await currentPrincipal(request, this.store, this.cas);
+    noteAuditSubject(request, principal.name);
+    return principal;
   }
 
-  protected async admin(request: Request): Promise<Principal> {
+  /** Admins only; the decision is noted for the audit log with the operation and its object. */
+  protected async admin(request: Request, operation: string, resource?: string): Promise<Principal> {
     const principal = await this.caller(request);
+    noteDecision(request, {
+      subject: principal.name,
+      operation,
+      ...(resource ? { resource } : {}),
+      decision: principal.isAdmin ? 'allow' : 'deny',
+      ...(principal.isAdmin
+        ? {}
+        : { reason: 'only administrators can manage roles, collections and grants' }),
+    });
     assertAdmin(principal);
     return principal;
   }
@@ -95,7 +108,7 @@ export class RolesController extends RbacBase {
   @Post('roles')
   @HttpCode(201)
   async create(@Req() request: Request, @Body() body: unknown) {
-    await this.admin(request);
+    await this.admin(request, 'Role Create');
     const role = await createRole(this.store, body);
     return { id: role.id };
   }
@@ -109,7 +122,7 @@ export class RolesController extends RbacBase {
   @Delete('roles/:role')
   @HttpCode(204)
   async remove(@Req() request: Request, @Param('role') id: string) {
-    await this.admin(request);
+    await this.admin(request, 'Role Delete', id);
     await deleteRole(this.store, id);
   }
 
@@ -133,8 +146,20 @@ export class RolesController extends RbacBase {
 
 @Controller()
 export class CollectionsController extends RbacBase {
-  constructor(@Inject(STORE) store: Store, cas: CertificateAuthorityService, authz: Authorizer) {
+  constructor(
+    @Inject(STORE) store: Store,
+    cas: CertificateAuthorityService,
+    authz: Authorizer,
+    @Inject(SUBJECT_DIRECTORY) private readonly directory: SubjectDirectory,
+  ) {
     super(store, cas, authz);
+  }
+
+  /** Default collections belong to users: an id (or name) that is no user is a 404. */
+  private async knownUser(userId: string): Promise<void> {
+    if (!this.directory.describe) return;
+    if ((await this.directory.describe(userId))?.subject_type !== 'user')
+      throw notFound(`user "${userId}" not found`);
   }
 
   private async visible(request: Request) {
@@ -158,7 +183,7 @@ export class CollectionsController extends RbacBase {
   @Post('collections')
   @HttpCode(201)
   async create(@Req() request: Request, @Body() body: unknown) {
-    await this.admin(request);
+    await this.admin(request, 'Collection Create');
     const collection = await createCollection(this.store, body);
     return { id: collection.id };
   }
@@ -184,14 +209,14 @@ export class CollectionsController extends RbacBase {
   @Delete('collections/:id')
   @HttpCode(204)
   async remove(@Req() request: Request, @Param('id') id: string) {
-    await this.admin(request);
+    await this.admin(request, 'Collection Delete', id);
     await deleteCollection(this.store, id);
   }
 
   @Patch('collections/:id')
   @HttpCode(200)
   async update(@Req() request: Request, @Param('id') id: string, @Body() body: unknown) {
-    await this.admin(request);
+    await this.admin(request, 'Collection Update', id);
     await updateCollection(this.store, id, body);
   }
 
@@ -204,15 +229,22 @@ export class CollectionsController extends RbacBase {
   }
 
   // A user may read and set their own default collection; admins anyone's.
-  private async selfOrAdmin(request: Request, userId: string): Promise<Principal> {
+  private async selfOrAdmin(request: Request, userId: string, operation?: string): Promise<Principal> {
     const principal = await this.caller(request);
-    if (principal.id !== userId && principal.name !== userId) assertAdmin(principal);
+    if (principal.id === userId || principal.name === userId) {
+      if (operation)
+        noteDecision(request, { subject: principal.name, operation, resource: userId, decision: 'allow' });
+      return principal;
+    }
+    if (operation) return this.admin(request, operation, userId);
+    assertAdmin(principal);
     return principal;
   }
 
   @Get('defaultCollection/:userID')
   async getDefault(@Req() request: Request, @Param('userID') userId: string) {
     const principal = await this.selfOrAdmin(request, checkId(userId, 'user id'));
+    await this.knownUser(userId);
     const name = principal.id === userId ? principal.name : undefined;
     if (name) await this.ensurePrivate(principal);
     return toWire(await getDefaultCollection(this.store, userId, name));
@@ -221,14 +253,16 @@ export class CollectionsController extends RbacBase {
   @Put('defaultCollection/:userID')
   @HttpCode(201)
   async setDefault(@Req() request: Request, @Param('userID') userId: string, @Body() body: unknown) {
-    await this.selfOrAdmin(request, checkId(userId, 'user id'));
+    await this.selfOrAdmin(request, checkId(userId, 'user id'), 'Default Collection Set');
+    await this.knownUser(userId);
     await setDefaultCollection(this.store, userId, body);
   }
 
   @Delete('defaultCollection/:userID')
   @HttpCode(204)
   async deleteDefault(@Req() request: Request, @Param('userID') userId: string) {
-    await this.selfOrAdmin(request, checkId(userId, 'user id'));
+    await this.selfOrAdmin(request, checkId(userId, 'user id'), 'Default Collection Delete');
+    await this.knownUser(userId);
     await deleteDefaultCollection(this.store, userId);
   }
 }
@@ -248,7 +282,8 @@ export class GrantsController extends RbacBase {
 
   @Get()
   async list(@Req() request: Request, @Query() query: Record<string, unknown>) {
-    await this.admin(request);
+    const principal = await this.caller(request);
+    assertAdmin(principal);
     const one = (name: string): string | undefined => {
       const v = query[name];
       if (v === undefined || v === '') return undefined;
@@ -318,7 +353,7 @@ export class GrantsController extends RbacBase {
     @Param('roleID') roleID: string,
     @Query('type') type: unknown,
   ) {
-    await this.admin(request);
+    await this.admin(request, 'Grant Create', `${subjectID}/${objectID}/${roleID}`);
     await putGrant(this.store, subjectID, objectID, roleID, parseGrantType(type));
   }
 
@@ -330,7 +365,7 @@ export class GrantsController extends RbacBase {
     @Param('objectID') objectID: string,
     @Param('roleID') roleID: string,
   ) {
-    await this.admin(request);
+    await this.admin(request, 'Grant Delete', `${subjectID}/${objectID}/${roleID}`);
     await deleteGrant(this.store, checkId(subjectID, 'subject id'), checkId(objectID, 'object id'), roleID);
   }
 }

@@ -2,7 +2,7 @@
 // 500) and the UCP Swagger contract for /roles, /collections and /collectionGrants.
 import { checkResponse } from '@orca/api';
 import { loadControllerConfig } from '@orca/config';
-import { accountKey, hashPassword } from '@orca/identity';
+import { accountKey, hashPassword, keys } from '@orca/identity';
 import { freePort } from '@orca/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -88,6 +88,8 @@ describe('RBAC API (embedded store)', () => {
         createdAt: new Date().toISOString(),
       }),
     );
+    // The id index, so joe is found by id (default collections are refused for unknown users).
+    await controller.store.put(keys.accountId(joeId), 'joe');
   });
 
   afterAll(async () => {

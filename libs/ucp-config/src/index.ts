@@ -1,0 +1,3 @@
+export * from './schema.js';
+export * from './toml.js';
+export * from './store.js';
