@@ -32,6 +32,8 @@ const debian = {
   skopeo: 'skopeo',
   'docker-registry': 'docker-registry',
   openssl: 'openssl',
+  // The plain TLS proxy reference of bench/frontdoor.ts.
+  nginx: 'nginx',
 };
 if (mode === 'test') {
   const missing = Object.entries(debian)
@@ -48,6 +50,20 @@ if (mode === 'test') {
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     });
   }
+  // Real Kubernetes binaries: built from Go modules once, cached outside the repository by version.
+  const { ensureKubeBinaries } = await import('./kube-binaries.mjs');
+  try {
+    ensureKubeBinaries();
+  } catch (error) {
+    console.error(`[prepare] Kubernetes binaries: ${error.message}`);
+    process.exit(1);
+  }
+}
+
+// The OCI conformance suite (a Go program) for the DTR tests, built once into a cache outside the repo.
+if (mode === 'test') {
+  if (has('go')) run('scripts/build-oci-conformance.sh', { stdio: ['ignore', 'ignore', 'inherit'] });
+  else console.log('[prepare] go not found: the OCI conformance test will fail until it is installed');
 }
 
 // Build when any source is newer than the last build.

@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../agent/src/index.js';
-import { startController } from '../../controller/src/index.js';
+import { resolveKek, startController } from '../../controller/src/index.js';
+import { loadDtrConfig, startDtr } from '../../dtr/src/index.js';
 import { parse } from './args.js';
 import { untilSignal } from './components.js';
 import { orcaCommand } from './self.js';
@@ -38,6 +39,12 @@ export async function upCommand(argv: string[]): Promise<number> {
   if (values['data-dir']) overrides.ORCA_DATA_DIR = values['data-dir'];
   const config = loadControllerConfig(process.env, overrides);
   const controller = await startController(config, { logger: new Logger('ucp-controller') });
+  // DTR in the same process, on the same (embedded) store: ORCA_DTR_PORT, default 9443.
+  const dtr = await startDtr(loadDtrConfig(process.env, { host: config.host, dataDir: config.dataDir }), {
+    store: controller.store,
+    kek: resolveKek(config),
+    cas: controller.cas,
+  });
 
   const engineSocket = values.engine as string;
   const engine = await reachableEngine(engineSocket);
@@ -69,6 +76,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   console.log('');
   console.log(`orca (UCP ${controller.url.replace('https://', '')}) is up`);
   console.log(`  UCP API and web:   ${controller.url}   (try: curl -k ${controller.url}/_ping)`);
+  console.log(`  DTR registry/API:  ${dtr.url}   (docker login ${dtr.registryHost})`);
   console.log(`  data directory:    ${config.dataDir}`);
   console.log(
     `  local node:        ${agent.nodeId} (manager)${engine ? `, engine ${engineSocket}` : ', no Docker Engine reachable'}`,
@@ -85,6 +93,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   await agent.stop();
   // The local components belong to this run: stop them with it.
   for (const component of await runtime.list()) await runtime.remove(component.id).catch(() => undefined);
+  await dtr.close();
   await controller.close();
   return 0;
 }

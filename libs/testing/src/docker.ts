@@ -1,7 +1,16 @@
 // Real Docker Engines for tests: each dockerd on its own temp dirs and socket, no bridge, no iptables
 // (DESIGN.md "Real components in tests"; toolchain.md). Swarms advertise 127.0.0.<index+1> only.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '@orca/engine';
@@ -14,6 +23,9 @@ export interface DockerdOptions {
   /** Parent of the daemon's directory (default /tmp): a swarm's daemons can share one, so a
    *  single bind mount gives a container every engine socket (what ucp-agent's discovery uses). */
   baseDir?: string;
+  /** CA certificates (PEM) the daemon trusts per registry `host:port`: written to
+   *  /etc/docker/certs.d/<host:port>/ca.crt (dockerd has no flag for another place) and removed on stop(). */
+  registryCas?: Record<string, string>;
 }
 
 export interface Dockerd {
@@ -51,6 +63,12 @@ export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
     opts.baseDir ? join(opts.baseDir, `d${opts.index}-`) : `/tmp/orca-dockerd-${opts.index}-`,
   );
   const socketPath = join(dir, 'docker.sock');
+  const certDirs = Object.entries(opts.registryCas ?? {}).map(([hostPort, pem]) => {
+    const certDir = join('/etc/docker/certs.d', hostPort);
+    mkdirSync(certDir, { recursive: true });
+    writeFileSync(join(certDir, 'ca.crt'), pem);
+    return certDir;
+  });
   const log = createWriteStream(join(dir, 'dockerd.log'));
   const child = spawn(
     'dockerd',
@@ -95,6 +113,7 @@ export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
       killLeftovers(dir);
       unmountUnder(dir);
       rmSync(dir, { recursive: true, force: true });
+      for (const certDir of certDirs) rmSync(certDir, { recursive: true, force: true });
     },
   };
 
