@@ -36,6 +36,54 @@ export interface ControllerConfig {
   nodeCertValidityMs: number;
   /** How long without a heartbeat before a node is Down. */
   nodeDownAfterMs: number;
+  /** The Kubernetes front door and webhooks; undefined when no apiserver is configured. */
+  kube?: KubeConfig;
+}
+
+/** Where the kube-apiserver is and how orca talks to it (files are read when first needed). */
+export interface KubeConfig {
+  /** The front door's port (UCP: 6443). */
+  port: number;
+  /** `https://host:port` of the kube-apiserver (UCP: 12388). */
+  apiserverUrl: string;
+  /** CA of the apiserver's serving certificate. */
+  caFile: string;
+  /** Front-proxy client certificate (its CA is the apiserver's --requestheader-client-ca-file). */
+  proxyCertFile: string;
+  proxyKeyFile: string;
+  /** A client certificate in system:masters: namespace lists, webhook registration, RoleBinding sync. */
+  adminCertFile: string;
+  adminKeyFile: string;
+  /** `webhook`: UCP 3.0, grants answered by the authorization webhook; `rbac`: UCP 3.1 RoleBindings. */
+  authorization: 'webhook' | 'rbac';
+}
+
+export const DEFAULT_KUBE_PORT = 6443;
+
+export function kubeConfigFrom(env: Source): KubeConfig | undefined {
+  const apiserverUrl = env.ORCA_KUBE_APISERVER;
+  if (apiserverUrl === undefined || apiserverUrl === '') return undefined;
+  if (!/^https:\/\/[^/]+$/.test(apiserverUrl))
+    throw new ConfigError('ORCA_KUBE_APISERVER', `"${apiserverUrl}" is not an https://host:port URL`);
+  const file = (setting: string): string => {
+    const value = env[setting];
+    if (value === undefined || value === '')
+      throw new ConfigError(setting, 'required when ORCA_KUBE_APISERVER is set');
+    return resolve(value);
+  };
+  const authorization = env.ORCA_KUBE_AUTHORIZATION ?? 'webhook';
+  if (authorization !== 'webhook' && authorization !== 'rbac')
+    throw new ConfigError('ORCA_KUBE_AUTHORIZATION', `"${authorization}" is not webhook or rbac`);
+  return {
+    port: parsePort('ORCA_KUBE_PORT', env.ORCA_KUBE_PORT, DEFAULT_KUBE_PORT),
+    apiserverUrl,
+    caFile: file('ORCA_KUBE_CA_FILE'),
+    proxyCertFile: file('ORCA_KUBE_PROXY_CERT_FILE'),
+    proxyKeyFile: file('ORCA_KUBE_PROXY_KEY_FILE'),
+    adminCertFile: file('ORCA_KUBE_ADMIN_CERT_FILE'),
+    adminKeyFile: file('ORCA_KUBE_ADMIN_KEY_FILE'),
+    authorization,
+  };
 }
 
 export const DEFAULT_CONTROLLER_PORT = 8443;
@@ -131,5 +179,6 @@ export function loadControllerConfig(
       source.ORCA_NODE_DOWN_AFTER !== undefined
         ? parseDuration('ORCA_NODE_DOWN_AFTER', source.ORCA_NODE_DOWN_AFTER)
         : NODE_DOWN_AFTER_MS,
+    kube: kubeConfigFrom(source),
   };
 }

@@ -18,6 +18,8 @@ export interface BundleOptions {
   /** Host (and optional port) clients reach the controller at, from the request. */
   host: string;
   label?: string;
+  /** The Kubernetes front door's port (kube.yml, env scripts, meta.json); default 6443. */
+  kubePort?: number;
 }
 
 const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
@@ -85,7 +87,7 @@ export async function createClientBundle(
     label: options.label ?? '',
   });
   const dockerHost = `tcp://${hostName}:${port}`;
-  const kubeHost = `${hostName}:6443`;
+  const kubeHost = `${hostName}:${options.kubePort ?? 6443}`;
   const context = `ucp_${kubeHost}_${account.name}`;
   const isAdmin = account.isAdmin;
   const adminNote = isAdmin

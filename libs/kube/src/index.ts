@@ -1,1 +1,11 @@
-export {};
+export * from './upstream.js';
+export * from './status.js';
+export * from './identity.js';
+export * from './front-door.js';
+export * from './authorization.js';
+export * from './admission.js';
+export * from './webhooks.js';
+export * from './namespaces.js';
+export * from './service.js';
+export * from './rbac-sync.js';
+export * from './subjects.js';

@@ -40,7 +40,7 @@ const SWARM: Record<string, string[]> = {
   Volume: ['View', 'Create', 'Delete', 'Mount'],
 };
 
-const KUBE_RESOURCES = [
+export const KUBE_RESOURCES = [
   'Pod',
   'Node',
   'Namespace',
@@ -53,8 +53,18 @@ const KUBE_RESOURCES = [
   'Role Binding',
   'Cluster Role',
   'Cluster Role Binding',
+  // Workload and plumbing resources kubectl touches (added for the kube authorization webhook).
+  'Replica Set',
+  'Stateful Set',
+  'Daemon Set',
+  'Job',
+  'Cron Job',
+  'Service Account',
+  'Event',
+  'Endpoints',
+  'Ingress',
 ];
-const KUBE_VERBS = ['Get', 'List', 'Watch', 'Create', 'Update', 'Patch', 'Delete'];
+export const KUBE_VERBS = ['Get', 'List', 'Watch', 'Create', 'Update', 'Patch', 'Delete'];
 
 /** Every known operation, by resource type. */
 export const CATALOGUE: Record<string, string[]> = Object.fromEntries([

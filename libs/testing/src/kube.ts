@@ -31,6 +31,16 @@ export interface KubeClusterOptions {
   nodeName?: string;
   /** Extra kube-apiserver flags (webhooks, OIDC...): `--name=value` replaces the harness's `--name`. */
   extraApiserverArgs?: string[];
+  /** The apiserver's port, when the caller must know it before the start; default a free port. */
+  apiserverPort?: number;
+  /**
+   * kwok serves the kubelet API (logs, exec, attach, port-forward) on a free port with a test-CA
+   * certificate, as the node's kubelet endpoint; `kwokConfig` adds YAML documents to its --config
+   * (ClusterLogs, ClusterExec, ClusterPortForward...). Pair with the apiserver flag
+   * `--kubelet-preferred-address-types=InternalIP` (the node's Hostname does not resolve).
+   */
+  kwokServer?: boolean;
+  kwokConfig?: string;
   /** How long to wait for the whole control plane (apiserver ready, node Ready); default 90 s. */
   startTimeoutMs?: number;
 }
@@ -291,7 +301,7 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
     const etcdPrefix = `/orca-kube-test-${randomBytes(6).toString('hex')}`;
 
     const [apiPort, controllerManagerPort, schedulerPort] = [
-      await freePort(),
+      options.apiserverPort ?? (await freePort()),
       await freePort(),
       await freePort(),
     ];
@@ -380,12 +390,24 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
     // An explicit (empty) kwok config keeps ~/.kwok/kwok.yaml out of the test.
     const kwokConfig = await file(
       'kwok.yaml',
-      'apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n',
+      'apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n' +
+        (options.kwokConfig ? `---\n${options.kwokConfig}\n` : ''),
     );
 
     const adminTls: TlsMaterial = { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem };
     const request = async (method: string, path: string, body?: unknown): Promise<KubeResponse> =>
       httpsCall(`${server}${path}`, adminTls, method, body === undefined ? undefined : JSON.stringify(body));
+
+    const kwokServerArgs = async (): Promise<string[]> => {
+      const port = await freePort();
+      const tls = await issue('kwok-server', nodeName, undefined, ['127.0.0.1', nodeName]);
+      return [
+        `--server-address=127.0.0.1:${port}`,
+        `--node-port=${port}`,
+        `--tls-cert-file=${tls.certPath}`,
+        `--tls-private-key-file=${tls.keyPath}`,
+      ];
+    };
 
     const launch = (name: string, binary: string, args: string[]): Component => {
       const logPath = join(logDir, `${name}.log`);
@@ -516,6 +538,7 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
       '--node-ip=127.0.0.1',
       '--cidr=10.244.0.0/24',
       '--node-lease-duration-seconds=40',
+      ...(options.kwokServer ? await kwokServerArgs() : []),
     ]);
 
     const healthy = (port: number) => async () =>

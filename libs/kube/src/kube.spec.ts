@@ -1,0 +1,158 @@
+// The pure parts of libs/kube: request → UCP operation, pod specs → privileged options, UCP roles →
+// RBAC rules, and the headers the front door sends upstream.
+import { ConfigError, kubeConfigFrom } from '@orca/config';
+import { BUILTIN_ROLES, type RoleRecord } from '@orca/rbac';
+import { privilegedParams, podSpecOf } from './admission.js';
+import { operationFor } from './authorization.js';
+import { upstreamHeaders } from './front-door.js';
+import { rulesFor } from './rbac-sync.js';
+
+describe('operationFor', () => {
+  it.each([
+    [{ verb: 'get', resource: 'pods', namespace: 'dev' }, 'Kubernetes Pod Get', 'dev'],
+    [
+      { verb: 'create', resource: 'pods', subresource: 'exec', namespace: 'dev' },
+      'Kubernetes Pod Create',
+      'dev',
+    ],
+    [
+      { verb: 'deletecollection', resource: 'configmaps', namespace: 'x' },
+      'Kubernetes Config Map Delete',
+      'x',
+    ],
+    [
+      { verb: 'list', resource: 'deployments', group: 'apps', namespace: '' },
+      'Kubernetes Deployment List',
+      '',
+    ],
+    [{ verb: 'list', resource: 'nodes', namespace: 'default' }, 'Kubernetes Node List', ''],
+    [{ verb: 'delete', resource: 'namespaces', name: 'team-a' }, 'Kubernetes Namespace Delete', 'team-a'],
+  ])('%j → %s on %j', (attrs, operation, namespace) => {
+    expect(operationFor(attrs)).toEqual({ operation, namespace });
+  });
+
+  it('has no operation for unknown resources or verbs', () => {
+    expect(operationFor({ verb: 'get', resource: 'widgets' })).toBeUndefined();
+    expect(operationFor({ verb: 'escalate', resource: 'roles' })).toBeUndefined();
+    expect(operationFor({})).toBeUndefined();
+  });
+});
+
+describe('privileged pod options', () => {
+  it('finds every option UCP gates, in pods and pod templates', () => {
+    const spec = {
+      hostNetwork: true,
+      hostPID: true,
+      hostIPC: true,
+      volumes: [{ name: 'h', hostPath: { path: '/' } }],
+      containers: [
+        { securityContext: { privileged: true } },
+        { securityContext: { capabilities: { add: ['NET_ADMIN'] }, allowPrivilegeEscalation: true } },
+      ],
+    };
+    expect(privilegedParams(spec)).toEqual([
+      'hostNetwork',
+      'hostPID',
+      'hostIPC',
+      'hostPath volumes',
+      'privileged',
+      'allowPrivilegeEscalation',
+      'added capabilities',
+    ]);
+    expect(podSpecOf({ kind: 'Deployment', spec: { template: { spec } } })).toBe(spec);
+    expect(podSpecOf({ kind: 'CronJob', spec: { jobTemplate: { spec: { template: { spec } } } } })).toBe(
+      spec,
+    );
+    expect(podSpecOf({ kind: 'ConfigMap' })).toBeUndefined();
+    expect(privilegedParams({ containers: [{ securityContext: { privileged: false } }] })).toEqual([]);
+  });
+});
+
+describe('rulesFor', () => {
+  it('turns Kubernetes operations into RBAC rules with their subresources', () => {
+    const role: RoleRecord = {
+      id: 'r',
+      name: 'r',
+      system_role: false,
+      operations: {
+        'Kubernetes Pod': { 'Kubernetes Pod Get': [], 'Kubernetes Pod Create': [] },
+        'Kubernetes Deployment': { 'Kubernetes Deployment Delete': [] },
+        Container: { 'Container View': [] },
+      },
+    };
+    expect(rulesFor(role)).toEqual([
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['delete', 'deletecollection'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['pods/attach'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['pods/status'], verbs: ['get'] },
+    ]);
+    const viewOnly = rulesFor(BUILTIN_ROLES.find((r) => r.id === 'viewonly')!);
+    expect(viewOnly.every((rule) => rule.verbs.every((v) => ['get', 'list', 'watch'].includes(v)))).toBe(
+      true,
+    );
+  });
+});
+
+describe('upstreamHeaders', () => {
+  it('drops identity and hop-by-hop headers and asserts orca identity', () => {
+    const headers = upstreamHeaders(
+      {
+        authorization: 'Bearer secret',
+        'x-remote-user': 'admin',
+        'x-remote-group': 'system:masters',
+        'x-remote-extra-scopes': 'all',
+        'impersonate-user': 'admin',
+        'impersonate-group': 'system:masters',
+        connection: 'keep-alive',
+        host: 'orca:6443',
+        accept: 'application/json',
+      },
+      { accountId: 'id', user: 'bob', groups: ['eng:dev', 'system:authenticated'], isAdmin: false },
+    );
+    expect(headers).toEqual({
+      accept: 'application/json',
+      'x-remote-user': 'bob',
+      'x-remote-group': ['eng:dev', 'system:authenticated'],
+    });
+  });
+});
+
+describe('kube settings (libs/config)', () => {
+  const files = {
+    ORCA_KUBE_CA_FILE: '/k/ca.pem',
+    ORCA_KUBE_PROXY_CERT_FILE: '/k/proxy.crt',
+    ORCA_KUBE_PROXY_KEY_FILE: '/k/proxy.key',
+    ORCA_KUBE_ADMIN_CERT_FILE: '/k/admin.crt',
+    ORCA_KUBE_ADMIN_KEY_FILE: '/k/admin.key',
+  };
+
+  it('is off without ORCA_KUBE_APISERVER, on with it (port 6443, webhook mode by default)', () => {
+    expect(kubeConfigFrom({})).toBeUndefined();
+    expect(kubeConfigFrom({ ORCA_KUBE_APISERVER: 'https://10.0.0.1:12388', ...files })).toEqual({
+      port: 6443,
+      apiserverUrl: 'https://10.0.0.1:12388',
+      caFile: '/k/ca.pem',
+      proxyCertFile: '/k/proxy.crt',
+      proxyKeyFile: '/k/proxy.key',
+      adminCertFile: '/k/admin.crt',
+      adminKeyFile: '/k/admin.key',
+      authorization: 'webhook',
+    });
+  });
+
+  it.each([
+    [{ ORCA_KUBE_APISERVER: 'http://x:1', ...files }, 'ORCA_KUBE_APISERVER'],
+    [{ ORCA_KUBE_APISERVER: 'https://x:1' }, 'ORCA_KUBE_CA_FILE'],
+    [{ ORCA_KUBE_APISERVER: 'https://x:1', ...files, ORCA_KUBE_PORT: '70000' }, 'ORCA_KUBE_PORT'],
+    [
+      { ORCA_KUBE_APISERVER: 'https://x:1', ...files, ORCA_KUBE_AUTHORIZATION: 'abac' },
+      'ORCA_KUBE_AUTHORIZATION',
+    ],
+  ])('refuses %j naming %s', (env, setting) => {
+    expect(() => kubeConfigFrom(env)).toThrow(ConfigError);
+    expect(() => kubeConfigFrom(env)).toThrow(setting);
+  });
+});
