@@ -1,0 +1,4 @@
+export * from './adapter.js';
+export * from './keys.js';
+export * from './clients.js';
+export * from './provider.js';
