@@ -1,0 +1,322 @@
+// The engines behind the front door: every node's engine through its ucp-proxy (mutual TLS with
+// the controller's own manager certificate from the cluster CA), and the cluster's node list
+// joined with the swarm's, cached for a moment so a burst of requests costs one lookup.
+import type { NodeView } from '@orca/cluster';
+import { Agent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { connect, type TLSSocket } from 'node:tls';
+import type { Readable } from 'node:stream';
+import type { SchedulableNode } from './schedule.js';
+import { isObject } from './policy.js';
+
+export interface EngineCredentials {
+  /** The cluster CA bundle: ucp-proxy's certificate chains to it. */
+  caPem: string;
+  /** A cluster-CA certificate with OU=swarm-manager, which ucp-proxy admits. */
+  certPem: string;
+  keyPem: string;
+}
+
+export interface ClusterNode extends SchedulableNode {
+  address: string;
+  ready: boolean;
+  /** A swarm manager (services, secrets... go to one of these). */
+  swarmManager: boolean;
+  /** The node's collection: its access label, else /System for managers and /Shared for workers. */
+  collection: string;
+  availability?: string;
+}
+
+export interface EngineResponse<T = unknown> {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: T;
+}
+
+export class EngineUnreachableError extends Error {
+  constructor(
+    readonly node: string,
+    cause: Error,
+  ) {
+    super(`cannot reach the engine of node ${node}: ${cause.message}`);
+    this.name = 'EngineUnreachableError';
+  }
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'authorization',
+  'x-registry-auth-ucp',
+]);
+
+/** Request headers worth passing to an engine: end-to-end ones, never our credentials. */
+export function forwardableHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+/** HTTPS to each node's ucp-proxy, with one keep-alive agent per node. */
+export class EnginePool {
+  private readonly agents = new Map<string, Agent>();
+  private credentialsPromise?: Promise<EngineCredentials>;
+
+  constructor(
+    private readonly credentials: () => Promise<EngineCredentials>,
+    readonly proxyPort: number,
+  ) {}
+
+  private async tls(): Promise<EngineCredentials> {
+    this.credentialsPromise ??= this.credentials().catch((error: unknown) => {
+      this.credentialsPromise = undefined;
+      throw error;
+    });
+    return this.credentialsPromise;
+  }
+
+  private async agentFor(address: string): Promise<Agent> {
+    const existing = this.agents.get(address);
+    if (existing) return existing;
+    const tls = await this.tls();
+    const agent = new Agent({
+      keepAlive: true,
+      maxFreeSockets: 64,
+      ca: tls.caPem,
+      cert: tls.certPem,
+      key: tls.keyPem,
+      // The chain is checked against the cluster CA; node certificates name node ids, not addresses.
+      checkServerIdentity: () => undefined,
+    });
+    this.agents.set(address, agent);
+    return agent;
+  }
+
+  /** Sends a request to a node's engine; resolves with the response (body not read yet). */
+  async send(
+    node: Pick<ClusterNode, 'address' | 'name'>,
+    method: string,
+    path: string,
+    headers: OutgoingHttpHeaders,
+    body?: Buffer | Readable,
+    signal?: AbortSignal,
+  ): Promise<IncomingMessage> {
+    const agent = await this.agentFor(node.address);
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: node.address,
+          port: this.proxyPort,
+          method,
+          path,
+          headers: { ...headers, host: 'docker' },
+          agent,
+          signal,
+        },
+        resolve,
+      );
+      req.on('error', (error) => reject(new EngineUnreachableError(node.name, error)));
+      req.setNoDelay(true);
+      if (body === undefined) req.end();
+      else if (Buffer.isBuffer(body)) req.end(body);
+      else body.pipe(req);
+    });
+  }
+
+  /** A JSON call: the parsed body (undefined when empty or not JSON). */
+  async json<T = unknown>(
+    node: Pick<ClusterNode, 'address' | 'name'>,
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = 30_000,
+  ): Promise<EngineResponse<T>> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: OutgoingHttpHeaders = payload
+      ? { 'content-type': 'application/json', 'content-length': payload.length }
+      : {};
+    // A request/response call (never a stream): an engine that does not answer in time is down.
+    const signal = AbortSignal.timeout(timeoutMs);
+    let text: Buffer;
+    let response: IncomingMessage;
+    try {
+      response = await this.send(node, method, path, headers, payload, signal);
+      text = await readAll(response);
+    } catch (error) {
+      if (signal.aborted)
+        throw new EngineUnreachableError(node.name, new Error(`no answer within ${timeoutMs} ms`));
+      throw error;
+    }
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text.toString('utf8')) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.statusCode ?? 502, headers: response.headers, body: parsed as T };
+  }
+
+  /** A raw TLS connection to a node's ucp-proxy, for hijacked attach and exec streams. */
+  async connect(node: Pick<ClusterNode, 'address' | 'name'>): Promise<TLSSocket> {
+    const tls = await this.tls();
+    return new Promise((resolve, reject) => {
+      const socket = connect(
+        {
+          host: node.address,
+          port: this.proxyPort,
+          ca: tls.caPem,
+          cert: tls.certPem,
+          key: tls.keyPem,
+          checkServerIdentity: () => undefined,
+        },
+        () => resolve(socket),
+      );
+      socket.once('error', (error) => reject(new EngineUnreachableError(node.name, error)));
+    });
+  }
+
+  /** Forgets the credentials (renewed on next use) and the connections made with them. */
+  resetCredentials(): void {
+    this.credentialsPromise = undefined;
+    this.close();
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+}
+
+export function readAll(stream: Readable, limit = 64 * 1024 * 1024): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        stream.destroy();
+        reject(new Error('response too large'));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+interface SwarmNode {
+  ID: string;
+  Spec?: { Labels?: Record<string, string>; Availability?: string; Role?: string };
+  Description?: { Hostname?: string };
+  ManagerStatus?: unknown;
+}
+
+/** The cluster's nodes as the front door schedules and routes over them. */
+export class ClusterView {
+  private cached?: { at: number; nodes: Promise<ClusterNode[]> };
+
+  constructor(
+    private readonly listNodes: () => Promise<NodeView[]>,
+    private readonly pool: EnginePool,
+    private readonly ttlMs = 2000,
+  ) {}
+
+  nodes(): Promise<ClusterNode[]> {
+    if (this.cached && Date.now() - this.cached.at < this.ttlMs) return this.cached.nodes;
+    const nodes = this.load();
+    this.cached = { at: Date.now(), nodes };
+    nodes.catch(() => {
+      if (this.cached?.nodes === nodes) this.cached = undefined;
+    });
+    return nodes;
+  }
+
+  invalidate(): void {
+    this.cached = undefined;
+  }
+
+  private async load(): Promise<ClusterNode[]> {
+    const orcaNodes = await this.listNodes();
+    const managers = orcaNodes.filter((n) => n.role === 'swarm-manager' && n.status === 'Ready');
+    let swarmNodes: SwarmNode[] = [];
+    for (const manager of managers) {
+      try {
+        const answer = await this.pool.json<SwarmNode[]>(
+          { address: manager.address, name: manager.hostname },
+          'GET',
+          '/nodes',
+          undefined,
+          5000,
+        );
+        if (answer.status === 200 && Array.isArray(answer.body)) {
+          swarmNodes = answer.body;
+          break;
+        }
+      } catch {
+        // try the next manager
+      }
+    }
+    const bySwarmId = new Map(swarmNodes.map((s) => [s.ID, s]));
+    const hostnames = new Map<string, number>();
+    for (const n of orcaNodes) {
+      const host = bySwarmId.get(n.engineNodeId ?? '')?.Description?.Hostname ?? n.hostname;
+      hostnames.set(host, (hostnames.get(host) ?? 0) + 1);
+    }
+    return orcaNodes
+      .map((n): ClusterNode => {
+        const swarm = bySwarmId.get(n.engineNodeId ?? '');
+        const hostname = swarm?.Description?.Hostname ?? n.hostname;
+        const labels = isObject(swarm?.Spec?.Labels) ? (swarm?.Spec?.Labels as Record<string, string>) : {};
+        const swarmManager = swarm
+          ? swarm.ManagerStatus !== undefined && swarm.ManagerStatus !== null
+          : n.role === 'swarm-manager';
+        const access = labels['com.docker.ucp.access.label'];
+        return {
+          id: n.id,
+          // Classic Swarm named nodes by hostname; engines sharing one host get their address too.
+          name: (hostnames.get(hostname) ?? 0) > 1 ? `${hostname}-${n.address}` : hostname,
+          hostname,
+          engineNodeId: n.engineNodeId,
+          role: n.role === 'swarm-manager' ? 'manager' : 'worker',
+          labels,
+          address: n.address,
+          ready: n.status === 'Ready',
+          swarmManager,
+          collection:
+            typeof access === 'string' && access.startsWith('/')
+              ? access
+              : n.role === 'swarm-manager'
+                ? '/System'
+                : '/Shared',
+          availability: swarm?.Spec?.Availability,
+        };
+      })
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Nodes whose engine can be asked (Ready). */
+  async readyNodes(): Promise<ClusterNode[]> {
+    return (await this.nodes()).filter((n) => n.ready);
+  }
+
+  /** A Ready swarm manager for swarm-wide calls. */
+  async manager(): Promise<ClusterNode | undefined> {
+    const ready = await this.readyNodes();
+    return ready.find((n) => n.swarmManager && n.role === 'manager') ?? ready.find((n) => n.swarmManager);
+  }
+
+  async byName(name: string): Promise<ClusterNode | undefined> {
+    const nodes = await this.nodes();
+    return nodes.find((n) => n.name === name) ?? nodes.find((n) => n.id === name || n.engineNodeId === name);
+  }
+}
