@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark, printing figures (never asserting on them).
 import 'reflect-metadata';
+import { benchFrontDoor } from './frontdoor.js';
 import { benchJoin } from './join.js';
 import { benchSigning } from './pki-sign.js';
 import { benchRbac } from './rbac.js';
@@ -7,3 +8,4 @@ import { benchRbac } from './rbac.js';
 await benchSigning();
 await benchJoin();
 await benchRbac();
+await benchFrontDoor();

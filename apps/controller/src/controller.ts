@@ -7,7 +7,9 @@ import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { CertificateAuthorityService, ManagerLoops, NodeService } from '@orca/cluster';
 import { ConfigError, type ControllerConfig } from '@orca/config';
-import { ensureAdmin } from '@orca/identity';
+import { Authenticator, ensureAdmin } from '@orca/identity';
+import type { KubeService } from '@orca/kube';
+import { OidcService } from '@orca/oidc';
 import { generateKeyPair } from '@orca/pki';
 import { openStore, type Store } from '@orca/store';
 import { json, type NextFunction, type Request, type Response } from 'express';
@@ -16,7 +18,11 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ApiErrorFilter, errorResponse } from './api-error.filter.js';
+import { auditMiddleware } from './audit/audit.middleware.js';
+import { CONFIG_TOML_PATH, configTomlBody } from './config/body.js';
 import { ControllerModule } from './controller.module.js';
+import { installFrontDoor } from './frontdoor/install.js';
+import { createKubeService } from './kube/setup.js';
 
 export interface RunningController {
   url: string;
@@ -24,6 +30,9 @@ export interface RunningController {
   cas: CertificateAuthorityService;
   nodes: NodeService;
   loops: ManagerLoops;
+  oidc: OidcService;
+  /** The Kubernetes front door and webhooks (only with ORCA_KUBE_APISERVER). */
+  kube?: KubeService;
   /** Set on the first start when no ORCA_ADMIN_PASSWORD was given: print it once. */
   generatedAdminPassword?: string;
   close(): Promise<void>;
@@ -98,23 +107,58 @@ export async function startController(
     validityMs: config.nodeCertValidityMs,
   });
   const clientCas = [await cas.clusterBundle(), (await cas.clientAuthority()).bundlePem];
+  const url = `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const oidc = await OidcService.start({
+    issuer: `${url}/oidc`,
+    store,
+    kek,
+    authenticator: new Authenticator(store, cas, { warn: (m) => logger.warn(m) }),
+    log: { log: (m) => logger.log(m), warn: (m) => logger.warn(m) },
+  });
+
+  const kube =
+    config.kube &&
+    (await createKubeService({
+      config: config.kube,
+      host: config.host,
+      controllerUrl: url,
+      store,
+      cas,
+      oidc,
+      tls: { key: serverKey.privateKeyPem, cert: server.certPem, ca: clientCas },
+      log: { log: (m) => logger.log(m), warn: (m) => logger.warn(m) },
+      isLeader: () => loops.isLeader(),
+    }));
 
   let app: INestApplication | undefined;
   try {
-    app = await NestFactory.create(ControllerModule.register({ store, cas, nodes }), new ExpressAdapter(), {
-      // Client certificates are asked for but checked per route: joins and /_ping come without one.
-      httpsOptions: {
-        key: serverKey.privateKeyPem,
-        cert: server.certPem,
-        ca: clientCas,
-        requestCert: true,
-        rejectUnauthorized: false,
-        minVersion: 'TLSv1.2',
-      } as NonNullable<NestApplicationOptions['httpsOptions']>,
-      logger: ['error', 'warn'],
-      bodyParser: false,
-    });
+    app = await NestFactory.create(
+      ControllerModule.register({ store, cas, nodes, oidc, kube }),
+      new ExpressAdapter(),
+      {
+        // Client certificates are asked for but checked per route: joins and /_ping come without one.
+        httpsOptions: {
+          key: serverKey.privateKeyPem,
+          cert: server.certPem,
+          ca: clientCas,
+          requestCert: true,
+          rejectUnauthorized: false,
+          minVersion: 'TLSv1.2',
+        } as NonNullable<NestApplicationOptions['httpsOptions']>,
+        logger: ['error', 'warn'],
+        bodyParser: false,
+      },
+    );
     app.useGlobalFilters(new ApiErrorFilter());
+    // The apiserver's webhook reviews change nothing (and come at request rate): not audited.
+    if (kube) app.use(kube.webhooks);
+    // First, so every state-changing request gets an audit entry, also those refused below.
+    app.use(auditMiddleware(store));
+    // The OpenID Connect provider parses its own bodies (forms), so it comes before any parser.
+    app.use('/oidc', oidc.handle);
+    // The Docker Engine API: before any body parser, so bodies and streams reach the engines as sent.
+    installFrontDoor(app);
+    app.use(CONFIG_TOML_PATH, configTomlBody());
     // UCP parses JSON bodies whatever the Content-Type says (clients send `curl -d`), up to 1 MiB.
     app.use(json({ limit: '1mb', type: () => true }));
     // Parser errors happen before Nest's router: answer them in UCP's error shape too.
@@ -124,12 +168,15 @@ export async function startController(
       res.status(status).json(body);
     });
     await app.listen(config.port, config.host);
+    await kube?.start();
   } catch (error) {
+    await kube?.close();
+    await app?.close();
+    await oidc.close();
     await loops.stop();
     if (!options.store) await store.close();
     throw error;
   }
-  const url = `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   return {
     url,
     store,
@@ -137,8 +184,12 @@ export async function startController(
     nodes,
     loops,
     generatedAdminPassword: admin.generatedPassword,
+    oidc,
+    kube,
     async close() {
+      await kube?.close();
       await app?.close();
+      await oidc.close();
       await loops.stop();
       if (!options.store) await store.close();
     },

@@ -1,3 +1,6 @@
 export * from './etcd.js';
 export * from './net.js';
 export * from './docker.js';
+export * from './kube.js';
+export * from './orca-cluster.js';
+export * from './https.js';

@@ -2,18 +2,12 @@
 // change, a denied change and a failed login, in the controller's log and in the store, served to
 // admins by GET /api/ucp/audit with paging, and never holding a password, token or body.
 import { loadControllerConfig } from '@orca/config';
-import { freePort } from '@orca/testing';
+import { freePort, httpsCall, type HttpsReply } from '@orca/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startController, type RunningController } from '../controller.js';
 import { AUDIT_PREFIX, auditPath, type AuditEntry } from './audit-log.js';
-
-interface Reply {
-  status: number;
-  json: () => any; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
 
 const ADMIN_PASSWORD = 'orca-admin-pass';
 const DORA_PASSWORD = 'dora-secret-pass';
@@ -27,33 +21,12 @@ describe('audit log (embedded store)', () => {
   const lines: string[] = [];
   let originalWrite: typeof process.stdout.write | undefined;
 
-  const call = (method: string, path: string, body?: unknown, auth: string | null = ADMIN): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = httpsRequest(
-        `${controller.url}${path}`,
-        {
-          method,
-          rejectUnauthorized: false,
-          headers: {
-            ...(auth ? { authorization: auth } : {}),
-            ...(payload
-              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-              : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, json: () => JSON.parse(text) });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+  const call = (
+    method: string,
+    path: string,
+    body?: unknown,
+    auth: string | null = ADMIN,
+  ): Promise<HttpsReply> => httpsCall(controller.url, path, { method, body, auth: auth ?? undefined });
 
   /** Stored entries (written just after each response), waiting until `count` are there. */
   const stored = async (count: number): Promise<AuditEntry[]> => {

@@ -2,19 +2,11 @@
 // admin, refusals for others, a 400 naming the key with nothing stored changed, and session and
 // new-user settings taking effect without a restart.
 import { loadControllerConfig } from '@orca/config';
-import { freePort } from '@orca/testing';
+import { freePort, httpsCall } from '@orca/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startController, type RunningController } from '../controller.js';
-
-interface Reply {
-  status: number;
-  type: string;
-  text: string;
-  json: () => any; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
 
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 const ADMIN = basic('admin', 'orca-admin-pass');
@@ -23,45 +15,20 @@ describe('/api/ucp/config-toml (embedded store)', () => {
   let dir: string;
   let controller: RunningController;
 
-  const call = (
+  const call = async (
     method: string,
     path: string,
     opts: { auth?: string | null; body?: string; type?: string } = {},
-  ): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const auth = opts.auth === undefined ? ADMIN : opts.auth;
-      const req = httpsRequest(
-        `${controller.url}${path}`,
-        {
-          method,
-          rejectUnauthorized: false,
-          headers: {
-            ...(auth ? { authorization: auth } : {}),
-            ...(opts.body !== undefined
-              ? {
-                  'content-length': Buffer.byteLength(opts.body),
-                  ...(opts.type ? { 'content-type': opts.type } : {}),
-                }
-              : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            resolve({
-              status: res.statusCode ?? 0,
-              type: String(res.headers['content-type'] ?? ''),
-              text,
-              json: () => JSON.parse(text),
-            });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(opts.body);
+  ) => {
+    const auth = opts.auth === undefined ? ADMIN : opts.auth;
+    const reply = await httpsCall(controller.url, path, {
+      method,
+      auth: auth ?? undefined,
+      body: opts.body,
+      contentType: opts.type ?? null,
     });
+    return { ...reply, type: String(reply.headers['content-type'] ?? '') };
+  };
 
   /** Everything stored except the audit log, which every request appends to. */
   const snapshot = async () =>

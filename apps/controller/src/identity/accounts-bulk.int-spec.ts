@@ -3,17 +3,11 @@
 // for deactivated and deleted users.
 import { checkResponse } from '@orca/api';
 import { loadControllerConfig } from '@orca/config';
-import { freePort } from '@orca/testing';
+import { freePort, httpsCall, type HttpsReply } from '@orca/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startController, type RunningController } from '../controller.js';
-
-interface Reply {
-  status: number;
-  json: () => any; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
 
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 const ADMIN = basic('admin', 'orca-admin-pass');
@@ -22,33 +16,12 @@ describe('bulk account operations and sync options (embedded store)', () => {
   let dir: string;
   let controller: RunningController;
 
-  const call = (method: string, path: string, body?: unknown, auth: string | null = ADMIN): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = httpsRequest(
-        `${controller.url}${path}`,
-        {
-          method,
-          rejectUnauthorized: false,
-          headers: {
-            ...(auth ? { authorization: auth } : {}),
-            ...(payload
-              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-              : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, json: () => JSON.parse(text) });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+  const call = (
+    method: string,
+    path: string,
+    body?: unknown,
+    auth: string | null = ADMIN,
+  ): Promise<HttpsReply> => httpsCall(controller.url, path, { method, body, auth: auth ?? undefined });
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'orca-bulk-int-'));

@@ -3,67 +3,29 @@
 import { checkResponse } from '@orca/api';
 import { loadControllerConfig } from '@orca/config';
 import { parseCertificate } from '@orca/pki';
-import { freePort } from '@orca/testing';
+import { freePort, httpsCall, type HttpsReply } from '@orca/testing';
 import JSZip from 'jszip';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startController, type RunningController } from '../controller.js';
 
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-  json: () => any; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
-
+/** Bodies go as form-encoded on purpose: UCP parses JSON whatever the Content-Type says. */
 function call(
   method: string,
   url: string,
   opts: { auth?: string; body?: unknown; raw?: string; cert?: string; key?: string; ca?: string } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const payload =
-      opts.raw !== undefined
-        ? Buffer.from(opts.raw)
-        : opts.body === undefined
-          ? undefined
-          : Buffer.from(JSON.stringify(opts.body));
-    const req = request(
-      url,
-      {
-        method,
-        ca: opts.ca,
-        cert: opts.cert,
-        key: opts.key,
-        rejectUnauthorized: !!opts.ca,
-        checkServerIdentity: () => undefined,
-        servername: '',
-        headers: {
-          ...(payload
-            ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': payload.length }
-            : {}),
-          ...(opts.auth ? { authorization: opts.auth } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body,
-            json: () => JSON.parse(body.toString()),
-          });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
+): Promise<HttpsReply> {
+  const { origin, pathname, search } = new URL(url);
+  return httpsCall(origin, `${pathname}${search}`, {
+    method,
+    auth: opts.auth,
+    body: opts.raw ?? opts.body,
+    contentType: 'application/x-www-form-urlencoded',
+    cert: opts.cert,
+    key: opts.key,
+    ca: opts.ca,
   });
 }
 
@@ -94,7 +56,7 @@ describe('identity API (embedded store)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const expectError = (reply: Reply, status: number) => {
+  const expectError = (reply: HttpsReply, status: number) => {
     expect(reply.status).toBe(status);
     const body = reply.json();
     expect(Array.isArray(body.errors)).toBe(true);

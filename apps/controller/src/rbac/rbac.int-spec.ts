@@ -3,18 +3,11 @@
 import { checkResponse } from '@orca/api';
 import { loadControllerConfig } from '@orca/config';
 import { accountKey, hashPassword, keys } from '@orca/identity';
-import { freePort } from '@orca/testing';
+import { freePort, httpsCall, type HttpsReply } from '@orca/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startController, type RunningController } from '../controller.js';
-
-interface Reply {
-  status: number;
-  text: string;
-  json: unknown;
-}
 
 describe('RBAC API (embedded store)', () => {
   let dir: string;
@@ -24,43 +17,16 @@ describe('RBAC API (embedded store)', () => {
   const JOE = basic('joe', 'joe-pass-123');
   let joeId: string;
 
-  const call = (method: string, path: string, body?: unknown, auth: string | null = ADMIN): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const req = httpsRequest(
-        `${controller.url}${path}`,
-        {
-          method,
-          rejectUnauthorized: false,
-          headers: {
-            ...(auth ? { authorization: auth } : {}),
-            ...(payload !== undefined
-              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-              : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let json: unknown;
-            try {
-              json = text ? JSON.parse(text) : undefined;
-            } catch {
-              json = undefined;
-            }
-            resolve({ status: res.statusCode ?? 0, text, json });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+  const call = (
+    method: string,
+    path: string,
+    body?: unknown,
+    auth: string | null = ADMIN,
+  ): Promise<HttpsReply> => httpsCall(controller.url, path, { method, body, auth: auth ?? undefined });
 
-  const expectError = (reply: Reply, status: number) => {
+  const expectError = (reply: HttpsReply, status: number) => {
     expect(reply.status).toBe(status);
-    expect(reply.json).toEqual({ errors: [{ code: expect.any(String), message: expect.any(String) }] });
+    expect(reply.json()).toEqual({ errors: [{ code: expect.any(String), message: expect.any(String) }] });
   };
 
   beforeAll(async () => {
@@ -100,8 +66,8 @@ describe('RBAC API (embedded store)', () => {
   it('lists the built-in roles and creates, reads and deletes a custom role', async () => {
     const list = await call('GET', '/roles');
     expect(list.status).toBe(200);
-    expect(checkResponse('ucp-3.0', 'get', '/roles', 200, list.json)).toEqual([]);
-    expect((list.json as { id: string }[]).map((r) => r.id)).toEqual([
+    expect(checkResponse('ucp-3.0', 'get', '/roles', 200, list.json())).toEqual([]);
+    expect((list.json() as { id: string }[]).map((r) => r.id)).toEqual([
       'none',
       'viewonly',
       'restrictedcontrol',
@@ -109,8 +75,8 @@ describe('RBAC API (embedded store)', () => {
       'fullcontrol',
     ]);
     const full = await call('GET', '/roles/fullcontrol');
-    expect(checkResponse('ucp-3.0', 'get', '/roles/{role}', 200, full.json)).toEqual([]);
-    expect(full.json).toMatchObject({ id: 'fullcontrol', name: 'Full Control', system_role: true });
+    expect(checkResponse('ucp-3.0', 'get', '/roles/{role}', 200, full.json())).toEqual([]);
+    expect(full.json()).toMatchObject({ id: 'fullcontrol', name: 'Full Control', system_role: true });
 
     const created = await call('POST', '/roles', {
       name: 'developer',
@@ -126,10 +92,10 @@ describe('RBAC API (embedded store)', () => {
       },
     });
     expect(created.status).toBe(201);
-    expect(created.json).toEqual({ id: expect.any(String) });
-    const id = (created.json as { id: string }).id;
+    expect(created.json()).toEqual({ id: expect.any(String) });
+    const id = (created.json() as { id: string }).id;
     const got = await call('GET', `/roles/${id}`);
-    expect(got.json).toEqual({
+    expect(got.json()).toEqual({
       id,
       name: 'developer',
       system_role: false,
@@ -143,7 +109,7 @@ describe('RBAC API (embedded store)', () => {
         Service: { 'Service Logs': [], 'Service View': [], 'Service View Tasks': [] },
       },
     });
-    expect(checkResponse('ucp-3.0', 'get', '/roles/{role}', 200, got.json)).toEqual([]);
+    expect(checkResponse('ucp-3.0', 'get', '/roles/{role}', 200, got.json())).toEqual([]);
     const removed = await call('DELETE', `/roles/${id}`);
     expect(removed.status).toBe(204);
     expect(removed.text).toBe('');
@@ -167,15 +133,15 @@ describe('RBAC API (embedded store)', () => {
   it('creates nested collections and pages through them', async () => {
     const prod = await call('POST', '/collections', { name: 'prod', path: '/', parent_id: 'swarm' });
     expect(prod.status).toBe(201);
-    expect(prod.json).toEqual({ id: expect.any(String) });
-    expect(checkResponse('ucp-3.0', 'post', '/collections', 201, prod.json)).toEqual([]);
-    const prodId = (prod.json as { id: string }).id;
+    expect(prod.json()).toEqual({ id: expect.any(String) });
+    expect(checkResponse('ucp-3.0', 'post', '/collections', 201, prod.json())).toEqual([]);
+    const prodId = (prod.json() as { id: string }).id;
     const mobile = await call('POST', '/collections', { name: 'mobile', parent_id: 'shared' });
     expect(mobile.status).toBe(201);
 
     const one = await call('GET', `/collections/${prodId}`);
-    expect(checkResponse('ucp-3.0', 'get', '/collections/{id}', 200, one.json)).toEqual([]);
-    expect(one.json).toEqual({
+    expect(checkResponse('ucp-3.0', 'get', '/collections/{id}', 200, one.json())).toEqual([]);
+    expect(one.json()).toEqual({
       name: 'prod',
       path: '/prod',
       id: prodId,
@@ -187,24 +153,24 @@ describe('RBAC API (embedded store)', () => {
       updated_at: expect.any(String),
     });
     const byPath = await call('GET', '/collectionByPath?path=%2FShared%2Fmobile');
-    expect(byPath.json).toMatchObject({ name: 'mobile', parent_ids: ['swarm', 'shared'] });
-    expect(checkResponse('ucp-3.0', 'get', '/collectionByPath', 200, byPath.json)).toEqual([]);
+    expect(byPath.json()).toMatchObject({ name: 'mobile', parent_ids: ['swarm', 'shared'] });
+    expect(checkResponse('ucp-3.0', 'get', '/collectionByPath', 200, byPath.json())).toEqual([]);
 
     const all = await call('GET', '/collections?limit=0');
-    expect(checkResponse('ucp-3.0', 'get', '/collections', 200, all.json)).toEqual([]);
-    const ids = (all.json as { id: string }[]).map((c) => c.id);
+    expect(checkResponse('ucp-3.0', 'get', '/collections', 200, all.json())).toEqual([]);
+    const ids = (all.json() as { id: string }[]).map((c) => c.id);
     // 5 built-ins, prod, mobile and the admin's private collection (made when the admin first looks).
     expect(ids).toHaveLength(8);
-    expect((all.json as { path: string }[]).map((c) => c.path)).toContain('/Shared/Private/admin');
+    expect((all.json() as { path: string }[]).map((c) => c.path)).toContain('/Shared/Private/admin');
     const first = await call('GET', '/collections?limit=3');
-    expect((first.json as { id: string }[]).map((c) => c.id)).toEqual(ids.slice(0, 3));
+    expect((first.json() as { id: string }[]).map((c) => c.id)).toEqual(ids.slice(0, 3));
     const second = await call('GET', `/collections?limit=3&start=${ids[3]}`);
-    expect((second.json as { id: string }[]).map((c) => c.id)).toEqual(ids.slice(3, 6));
-    expect(((await call('GET', '/collections')).json as unknown[]).length).toBe(8);
+    expect((second.json() as { id: string }[]).map((c) => c.id)).toEqual(ids.slice(3, 6));
+    expect(((await call('GET', '/collections')).json() as unknown[]).length).toBe(8);
 
     const children = await call('GET', '/collections/swarm/children?limit=0');
-    expect(checkResponse('ucp-3.0', 'get', '/collections/{id}/children', 200, children.json)).toEqual([]);
-    expect((children.json as { path: string }[]).map((c) => c.path).sort()).toEqual([
+    expect(checkResponse('ucp-3.0', 'get', '/collections/{id}/children', 200, children.json())).toEqual([]);
+    expect((children.json() as { path: string }[]).map((c) => c.path).sort()).toEqual([
       '/Shared',
       '/System',
       '/prod',
@@ -215,7 +181,7 @@ describe('RBAC API (embedded store)', () => {
     });
     expect(patched.status).toBe(200);
     expect(
-      ((await call('GET', `/collections/${prodId}`)).json as { label_constraints: unknown[] })
+      ((await call('GET', `/collections/${prodId}`)).json() as { label_constraints: unknown[] })
         .label_constraints,
     ).toHaveLength(1);
   });
@@ -237,7 +203,7 @@ describe('RBAC API (embedded store)', () => {
   it('puts, lists, pages and deletes grants; a role in use cannot be deleted', async () => {
     const role = (
       await call('POST', '/roles', { name: 'logs', operations: { Container: { 'Container Logs': [] } } })
-    ).json as { id: string };
+    ).json() as { id: string };
     const put = await call('PUT', `/collectionGrants/${joeId}/shared/${role.id}`, '{}');
     expect(put.status).toBe(201);
     expect((await call('PUT', `/collectionGrants/team-1/swarm/viewonly`)).status).toBe(201);
@@ -250,15 +216,15 @@ describe('RBAC API (embedded store)', () => {
 
     const inUse = await call('DELETE', `/roles/${role.id}`);
     expectError(inUse, 409);
-    expect((inUse.json as { errors: { message: string }[] }).errors[0].message).toMatch(/used by 1 grant/);
+    expect((inUse.json() as { errors: { message: string }[] }).errors[0].message).toMatch(/used by 1 grant/);
 
     const list = await call(
       'GET',
       '/collectionGrants?subjectType=all&expandUser=false&showPaths=false&limit=200',
     );
     expect(list.status).toBe(200);
-    expect(checkResponse('ucp-3.0', 'get', '/collectionGrants', 200, list.json)).toEqual([]);
-    const body = list.json as {
+    expect(checkResponse('ucp-3.0', 'get', '/collectionGrants', 200, list.json())).toEqual([]);
+    const body = list.json() as {
       grants: unknown[];
       subjects: { id: string }[];
       nextPageStart: string;
@@ -271,7 +237,7 @@ describe('RBAC API (embedded store)', () => {
       [joeId, 'system:serviceaccount:kube-system:tiller', 'team-1'].sort(),
     );
 
-    const page1 = (await call('GET', '/collectionGrants?limit=2')).json as {
+    const page1 = (await call('GET', '/collectionGrants?limit=2')).json() as {
       grants: unknown[];
       nextPageStart: string;
     };
@@ -279,16 +245,18 @@ describe('RBAC API (embedded store)', () => {
     expect(page1.nextPageStart).not.toBe('');
     const page2 = (
       await call('GET', `/collectionGrants?limit=2&start=${encodeURIComponent(page1.nextPageStart)}`)
-    ).json as { grants: unknown[]; nextPageStart: string };
+    ).json() as { grants: unknown[]; nextPageStart: string };
     expect(page2.grants).toHaveLength(2);
     expect(page2.nextPageStart).toBe('');
     expect([...page1.grants, ...page2.grants]).toEqual(body.grants);
 
-    const filtered = (await call('GET', '/collectionGrants?subjectID=team-1&objectID=shared')).json as {
+    const filtered = (await call('GET', '/collectionGrants?subjectID=team-1&objectID=shared')).json() as {
       grants: unknown[];
     };
     expect(filtered.grants).toEqual([{ subjectID: 'team-1', objectID: 'shared', roleID: 'viewonly' }]);
-    const byRole = (await call('GET', `/collectionGrants?roleID=viewonly`)).json as { resourceCount: number };
+    const byRole = (await call('GET', `/collectionGrants?roleID=viewonly`)).json() as {
+      resourceCount: number;
+    };
     expect(byRole.resourceCount).toBe(2);
 
     expect((await call('DELETE', `/collectionGrants/${joeId}/shared/${role.id}`)).status).toBe(204);
@@ -320,25 +288,25 @@ describe('RBAC API (embedded store)', () => {
 
     expect((await call('GET', '/roles', undefined, JOE)).status).toBe(200);
     // Joe sees /Shared and below (default Scheduler grant), not / or /System.
-    const visible = (await call('GET', '/collections?limit=0', undefined, JOE)).json as { path: string }[];
+    const visible = (await call('GET', '/collections?limit=0', undefined, JOE)).json() as { path: string }[];
     expect(visible.map((c) => c.path)).not.toContain('/System');
     expect(visible.map((c) => c.path)).toContain('/Shared');
     expect(visible.map((c) => c.path)).toContain('/Shared/Private/joe');
     expectError(await call('GET', '/collections/system', undefined, JOE), 404);
 
     const total = await call('GET', '/totalRole', undefined, JOE);
-    expect(checkResponse('ucp-3.0', 'get', '/totalRole', 200, total.json)).toEqual([]);
-    expect((total.json as { operations: Record<string, unknown> }[])[0].operations).toHaveProperty('Node');
+    expect(checkResponse('ucp-3.0', 'get', '/totalRole', 200, total.json())).toEqual([]);
+    expect((total.json() as { operations: Record<string, unknown> }[])[0].operations).toHaveProperty('Node');
     const defaultRole = await call('GET', '/defaultCollectionRole', undefined, JOE);
-    expect(checkResponse('ucp-3.0', 'get', '/defaultCollectionRole', 200, defaultRole.json)).toEqual([]);
+    expect(checkResponse('ucp-3.0', 'get', '/defaultCollectionRole', 200, defaultRole.json())).toEqual([]);
   });
 
   it('keeps default collections per user', async () => {
     const own = await call('GET', `/defaultCollection/${joeId}`, undefined, JOE);
-    expect(own.json).toMatchObject({ path: '/Shared/Private/joe', name: 'joe' });
-    expect(checkResponse('ucp-3.0', 'get', '/defaultCollection/{userID}', 200, own.json)).toEqual([]);
+    expect(own.json()).toMatchObject({ path: '/Shared/Private/joe', name: 'joe' });
+    expect(checkResponse('ucp-3.0', 'get', '/defaultCollection/{userID}', 200, own.json())).toEqual([]);
     expect((await call('PUT', `/defaultCollection/${joeId}`, { id: 'system' })).status).toBe(201);
-    expect((await call('GET', `/defaultCollection/${joeId}`)).json).toMatchObject({ id: 'system' });
+    expect((await call('GET', `/defaultCollection/${joeId}`)).json()).toMatchObject({ id: 'system' });
     expectError(await call('PUT', `/defaultCollection/${joeId}`, { id: 42 }), 400);
     expectError(await call('PUT', `/defaultCollection/${joeId}`, { id: 'no-such' }), 404);
     expect((await call('DELETE', `/defaultCollection/${joeId}`)).status).toBe(204);
