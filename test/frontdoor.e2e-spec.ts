@@ -267,6 +267,8 @@ describe('the Docker front door with the docker CLI', () => {
       expect(events.split('\n')).toEqual(expect.arrayContaining(['create', 'start']));
       expect(await ok(admin, ['exec', 'ticker', 'echo', 'inside'])).toBe('inside');
       expect((await docker(admin, ['exec', 'ticker', 'sh', '-c', 'exit 3'])).code).toBe(3);
+      // stdin through the hijacked stream, and its end: `cat` exits when stdin closes.
+      expect(await ok(admin, ['exec', '-i', 'ticker', 'cat'], 'through stdin\n')).toBe('through stdin');
       await ok(admin, ['rm', '-f', 'ticker']);
     });
 

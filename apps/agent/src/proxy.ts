@@ -33,6 +33,9 @@ export async function startProxy(options: ProxyOptions): Promise<{ server: Serve
     // The TLS layer already refuses certificates that do not chain to the cluster CA.
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
+    // A client that half-closes (stdin EOF on `docker exec -i`) must still get the rest of the
+    // output: the end is forwarded to the engine and the other direction stays open.
+    allowHalfOpen: true,
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     let role: string | undefined;
@@ -48,7 +51,9 @@ export async function startProxy(options: ProxyOptions): Promise<{ server: Serve
       );
       return;
     }
-    const engine = connect(options.engineSocket);
+    const engine = connect({ path: options.engineSocket, allowHalfOpen: true });
+    // Small request/response exchanges must not wait on Nagle's algorithm.
+    socket.setNoDelay(true);
     if (options.idleTimeoutMs) socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
     socket.pipe(engine).pipe(socket);
     const close = () => {

@@ -180,6 +180,8 @@ export class EnginePool {
         },
         () => resolve(socket),
       );
+      // stdin EOF is a half-close: the output still has to come back afterwards.
+      (socket as TLSSocket & { allowHalfOpen: boolean }).allowHalfOpen = true;
       socket.once('error', (error) => reject(new EngineUnreachableError(node.name, error)));
     });
   }

@@ -286,12 +286,12 @@ export class FrontDoor {
     }
     upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (head.length > 0) upstream.write(head);
-    // The CLI half-closes its side as soon as stdin is done (at once without -i). ucp-proxy closes
-    // both directions on a half-close, which would cut the output: keep the engine side open
-    // (stdin EOF therefore does not reach the process) and end the client when the engine is done.
+    // The CLI half-closes its side as soon as stdin is done (at once without -i): the half-close
+    // goes on to the engine (stdin EOF reaches the process; ucp-proxy keeps the other direction
+    // open) and the client is ended when the engine is done.
     (socket as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
     upstream.pipe(socket);
-    socket.pipe(upstream, { end: false });
+    socket.pipe(upstream);
     const close = () => {
       upstream.destroy();
       socket.destroy();
