@@ -269,6 +269,19 @@ describe('the Docker front door with the docker CLI', () => {
       expect((await docker(admin, ['exec', 'ticker', 'sh', '-c', 'exit 3'])).code).toBe(3);
       // stdin through the hijacked stream, and its end: `cat` exits when stdin closes.
       expect(await ok(admin, ['exec', '-i', 'ticker', 'cat'], 'through stdin\n')).toBe('through stdin');
+      // Hijacked exec starts never pass Express: they are audited all the same.
+      const audit = await eventually('the exec start in the audit log', 10_000, async () => {
+        const page = (await raw(cluster, admin, 'GET', '/api/ucp/audit?limit=200')).json as {
+          entries: { path: string; operation?: string; decision?: string; status: number; subject: string }[];
+        };
+        return page.entries.find((e) => /\/exec\/[0-9a-f]+\/start$/.test(e.path));
+      });
+      expect(audit).toMatchObject({
+        operation: 'Container Exec',
+        decision: 'allow',
+        status: 101,
+        subject: 'admin',
+      });
       await ok(admin, ['rm', '-f', 'ticker']);
     });
 

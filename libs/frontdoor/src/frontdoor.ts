@@ -199,9 +199,24 @@ export class FrontDoor {
 
   // ---- hijacked attach and exec (the HTTP server's 'upgrade' event) ----
 
+  /**
+   * Called once per hijacked attach/exec request with its outcome (101 when the stream was handed to
+   * the engine) and the decision the request noted: the audit log never sees these (no Express).
+   */
+  onHijack?: (event: {
+    req: IncomingMessage;
+    status: number;
+    locals: Record<string, unknown>;
+    started: number;
+  }) => void;
+
   /** The HTTP server's 'upgrade' listener; `othersListening` when other listeners share the event. */
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, othersListening = false): void => {
+    const started = Date.now();
+    const locals: Record<string, unknown> = {};
+    const report = (status: number) => this.onHijack?.({ req, status, locals, started });
     const refuse = (status: number, message: string) => {
+      report(status);
       const body = JSON.stringify({ message });
       const reason =
         {
@@ -234,16 +249,18 @@ export class FrontDoor {
       return;
     }
     socket.on('error', () => socket.destroy());
-    void this.hijack(req, socket, head, classified, q < 0 ? '' : url.slice(q)).catch((error: unknown) => {
-      if (error instanceof DockerApiError) refuse(error.status, error.message);
-      else if (error instanceof EngineUnreachableError) refuse(502, error.message);
-      else if (typeof (error as { status?: unknown }).status === 'number')
-        refuse((error as { status: number }).status, (error as Error).message);
-      else {
-        this.options.log?.error(`front door upgrade: ${(error as Error)?.stack ?? String(error)}`);
-        refuse(502, 'internal error');
-      }
-    });
+    void this.hijack(req, socket, head, classified, q < 0 ? '' : url.slice(q), locals)
+      .then(() => report(101))
+      .catch((error: unknown) => {
+        if (error instanceof DockerApiError) refuse(error.status, error.message);
+        else if (error instanceof EngineUnreachableError) refuse(502, error.message);
+        else if (typeof (error as { status?: unknown }).status === 'number')
+          refuse((error as { status: number }).status, (error as Error).message);
+        else {
+          this.options.log?.error(`front door upgrade: ${(error as Error)?.stack ?? String(error)}`);
+          refuse(502, 'internal error');
+        }
+      });
   };
 
   private async hijack(
@@ -252,11 +269,11 @@ export class FrontDoor {
     head: Buffer,
     classified: ClassifiedRequest,
     search: string,
+    locals: Record<string, unknown>,
   ): Promise<void> {
     const caller = await this.caller(req);
     const prefix = classified.version ? `/v${classified.version}` : '';
     const route = classified.route;
-    const locals: Record<string, unknown> = {};
     const call = { caller, res: { locals } as Response };
     let node: ClusterNode;
     let path: string;

@@ -4,6 +4,7 @@ import { Logger } from '@nestjs/common';
 import { auditDecisionOf } from '@orca/api';
 import type { Store } from '@orca/store';
 import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { AuditLog, auditPath, type AuditEntry } from './audit-log.js';
 import { AUDIT_SUBJECT } from './note.js';
@@ -20,7 +21,7 @@ export function isStateChanging(method: string, path: string): boolean {
 }
 
 /** Without a noted subject: a certificate the TLS layer verified names the node or bundle user. */
-function certificateSubject(request: Request): string | undefined {
+function certificateSubject(request: Pick<IncomingMessage, 'socket'>): string | undefined {
   const socket = request.socket as TLSSocket;
   if (!socket.authorized || typeof socket.getPeerCertificate !== 'function') return undefined;
   const subject = socket.getPeerCertificate(false)?.subject;
@@ -28,6 +29,37 @@ function certificateSubject(request: Request): string | undefined {
   if (!cn) return undefined;
   const ou = typeof subject?.OU === 'string' ? subject.OU : '';
   return ou.startsWith('swarm-') ? `node:${cn}` : cn;
+}
+
+/** One entry for a finished request: who (noted decision, noted subject, or certificate), what, the outcome. */
+export function auditEntry(
+  request: Pick<IncomingMessage, 'method' | 'socket'>,
+  originalUrl: string,
+  status: number,
+  locals: Record<string, unknown>,
+  started: number,
+): AuditEntry {
+  const decision = auditDecisionOf(locals);
+  const noted = locals[AUDIT_SUBJECT];
+  return {
+    id: AuditLog.newId(started),
+    time: new Date(started).toISOString(),
+    subject:
+      decision?.subject ??
+      (typeof noted === 'string' ? noted : undefined) ??
+      certificateSubject(request) ??
+      'anonymous',
+    method: request.method ?? 'GET',
+    path: auditPath(originalUrl),
+    ...(decision?.operation ? { operation: decision.operation } : {}),
+    ...(decision?.resource ? { resource: decision.resource.slice(0, 512) } : {}),
+    ...(decision ? { decision: decision.decision } : {}),
+    ...(decision?.reason ? { reason: decision.reason.slice(0, 512) } : {}),
+    status,
+    outcome: status === 0 ? 'incomplete' : status < 400 ? 'success' : 'failure',
+    durationMs: Date.now() - started,
+    ...(request.socket.remoteAddress ? { remoteAddress: request.socket.remoteAddress } : {}),
+  };
 }
 
 export function auditMiddleware(
@@ -46,30 +78,9 @@ export function auditMiddleware(
     const finish = () => {
       if (done) return;
       done = true;
-      const locals = response.locals as Record<string, unknown>;
-      const decision = auditDecisionOf(locals);
-      const noted = locals[AUDIT_SUBJECT];
       // 0: no complete HTTP response (the client went away, or the connection was hijacked).
       const status = response.headersSent || response.writableFinished ? response.statusCode : 0;
-      const entry: AuditEntry = {
-        id: AuditLog.newId(started),
-        time: new Date(started).toISOString(),
-        subject:
-          decision?.subject ??
-          (typeof noted === 'string' ? noted : undefined) ??
-          certificateSubject(request) ??
-          'anonymous',
-        method: request.method,
-        path: auditPath(request.originalUrl),
-        ...(decision?.operation ? { operation: decision.operation } : {}),
-        ...(decision?.resource ? { resource: decision.resource.slice(0, 512) } : {}),
-        ...(decision ? { decision: decision.decision } : {}),
-        ...(decision?.reason ? { reason: decision.reason.slice(0, 512) } : {}),
-        status,
-        outcome: status === 0 ? 'incomplete' : status < 400 ? 'success' : 'failure',
-        durationMs: Date.now() - started,
-        ...(request.socket.remoteAddress ? { remoteAddress: request.socket.remoteAddress } : {}),
-      };
+      const entry = auditEntry(request, request.originalUrl, status, response.locals, started);
       void log.record(entry);
     };
     response.once('finish', finish);
