@@ -35,9 +35,16 @@ const principalOf = (account: AccountRecord, via: Principal['via']): Principal =
   via,
 });
 
+const VERIFIED_CERTIFICATE_TTL_MS = 60_000;
+const VERIFIED_CERTIFICATES_MAX = 1_000;
+
 export class Authenticator {
   readonly sessions: Sessions;
   readonly directory: Directory;
+  private readonly verifiedCertificates = new Map<
+    string,
+    { bundle: string; name: string; fingerprint: string; until: number }
+  >();
 
   constructor(
     private readonly store: Store,
@@ -103,15 +110,37 @@ export class Authenticator {
 
   /** A client-root certificate whose key is registered to an active user; 401 otherwise. */
   async certificatePrincipal(pem: string): Promise<Principal> {
+    const { name, fingerprint } = await this.verifiedCertificate(pem);
+    // Looked up on every request: a removed key or a deactivated account applies at once.
+    const account = await this.directory.ownerOfKey(name, fingerprint);
+    if (!account) throw unauthorized('client certificate is not registered to an active account');
+    return principalOf(account, 'certificate');
+  }
+
+  /**
+   * The chain check and the parse cost milliseconds and a client sends the same certificate with
+   * every request: a certificate that verified against the current client root bundle is
+   * remembered for a minute, never past its notAfter; a changed bundle or a failure is not cached.
+   */
+  private async verifiedCertificate(pem: string): Promise<{ name: string; fingerprint: string }> {
+    const bundle = (await this.cas.clientAuthority()).bundlePem;
+    const now = Date.now();
+    const hit = this.verifiedCertificates.get(pem);
+    if (hit && hit.bundle === bundle && now < hit.until) return hit;
     try {
-      verifyCertificate(pem, (await this.cas.clientAuthority()).bundlePem);
+      verifyCertificate(pem, bundle);
     } catch {
       throw unauthorized('client certificate not issued by the client root CA');
     }
     const cert = parseCertificate(pem);
-    const name = cert.subject.CN ?? '';
-    const account = await this.directory.ownerOfKey(name, publicKeyFingerprint(cert.publicKeySpkiPem));
-    if (!account) throw unauthorized('client certificate is not registered to an active account');
-    return principalOf(account, 'certificate');
+    const verified = {
+      bundle,
+      name: cert.subject.CN ?? '',
+      fingerprint: publicKeyFingerprint(cert.publicKeySpkiPem),
+      until: Math.min(now + VERIFIED_CERTIFICATE_TTL_MS, cert.notAfter.getTime()),
+    };
+    if (this.verifiedCertificates.size >= VERIFIED_CERTIFICATES_MAX) this.verifiedCertificates.clear();
+    this.verifiedCertificates.set(pem, verified);
+    return verified;
   }
 }

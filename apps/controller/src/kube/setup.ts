@@ -5,6 +5,7 @@ import type { KubeConfig } from '@orca/config';
 import { Authenticator, Directory } from '@orca/identity';
 import { KubeService, type IdTokenVerifier } from '@orca/kube';
 import { verifyCertificate } from '@orca/pki';
+import { X509Certificate } from 'node:crypto';
 import { Authorizer } from '@orca/rbac';
 import type { Store } from '@orca/store';
 
@@ -31,15 +32,42 @@ export async function createKubeService(deps: {
     controllerUrl: deps.controllerUrl,
     controllerCaPem: clusterBundle,
     tls: deps.tls,
-    trustedWebhookCaller: async (pem) => {
+    trustedWebhookCaller: trustedCallerCache(async (pem) => {
       try {
         verifyCertificate(pem, await cas.clusterBundle());
         return true;
       } catch {
         return false;
       }
-    },
+    }, cas),
     log: deps.log,
     isLeader: deps.isLeader,
   });
+}
+
+const VERIFIED_CALLER_TTL_MS = 60_000;
+const VERIFIED_CALLERS_MAX = 1_000;
+
+/**
+ * The apiserver calls the webhooks hundreds of times a second with the same client certificate;
+ * parsing and checking its chain costs milliseconds each time. A certificate that verified against
+ * the current cluster bundle is remembered for a minute (never past its notAfter); a changed
+ * bundle (CA rotation) or a failed check is never cached, so every check still applies.
+ */
+function trustedCallerCache(
+  verify: (pem: string) => Promise<boolean>,
+  cas: CertificateAuthorityService,
+): (pem: string) => Promise<boolean> {
+  const verified = new Map<string, { bundle: string; until: number }>();
+  return async (pem) => {
+    const bundle = await cas.clusterBundle();
+    const now = Date.now();
+    const hit = verified.get(pem);
+    if (hit && hit.bundle === bundle && now < hit.until) return true;
+    if (!(await verify(pem))) return false;
+    const notAfter = Date.parse(new X509Certificate(pem).validTo);
+    if (verified.size >= VERIFIED_CALLERS_MAX) verified.clear();
+    verified.set(pem, { bundle, until: Math.min(now + VERIFIED_CALLER_TTL_MS, notAfter) });
+    return true;
+  };
 }
