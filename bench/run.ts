@@ -2,10 +2,14 @@
 import 'reflect-metadata';
 import { benchFrontDoor } from './frontdoor.js';
 import { benchJoin } from './join.js';
+import { benchKube } from './kube.js';
 import { benchSigning } from './pki-sign.js';
 import { benchRbac } from './rbac.js';
+import { benchRegistry } from './registry.js';
 
 await benchSigning();
 await benchJoin();
 await benchRbac();
 await benchFrontDoor();
+await benchKube();
+await benchRegistry();

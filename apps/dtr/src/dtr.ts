@@ -23,6 +23,10 @@ export interface DtrConfig {
   externalHost?: string;
   /** Registry token lifetime in seconds (default 300). */
   tokenTtlSeconds?: number;
+  /** First webhook retry delay in ms (doubles per attempt; default 1000). */
+  webhookBackoffBaseMs?: number;
+  /** Benchmarks only, never from the environment: /v2/ without token auth. */
+  registryAuthDisabled?: boolean;
 }
 
 /** DTR settings from the environment: ORCA_DTR_PORT (default 9443), ORCA_DTR_HOST (default the
@@ -79,6 +83,8 @@ export async function startDtr(
     dataDir: config.dataDir,
     dtrHost: registryHost,
     tokenTtlSeconds: config.tokenTtlSeconds,
+    webhookBackoffBaseMs: config.webhookBackoffBaseMs,
+    registryAuthDisabled: config.registryAuthDisabled,
     log: options.log ?? { error: (m) => console.error(m) },
   });
   const key = await generateKeyPair();
@@ -109,10 +115,13 @@ export async function startDtr(
     registryHost,
     caPem: await cas.clusterBundle(),
     handler,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+      await handler.jobRunner.stop();
+      await handler.automation.stop();
+    },
   };
 }

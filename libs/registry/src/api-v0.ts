@@ -10,6 +10,7 @@ import { levelAllows, type RepositoryAccessResolver } from './access.js';
 import { apiTokenView, type ApiTokens } from './api-tokens.js';
 import type { BlobStore } from './blob-store.js';
 import type { DtrCredentials } from './credentials.js';
+import type { RegistryEventSink } from './events.js';
 import {
   isValidComponent,
   isValidTag,
@@ -18,6 +19,7 @@ import {
   type RepositoryName,
 } from './grammar.js';
 import { BodyTooLargeError, readBody, rawPath, requestUrl, send, sendJson } from './http.js';
+import type { ApiV0Extension } from './webhooks-api.js';
 import {
   ACCESS_LEVELS,
   type AccessLevel,
@@ -38,6 +40,10 @@ export interface ApiV0Options {
   /** host[:port] clients use for this DTR (settings.dtrHost). */
   dtrHost: string;
   log?: { error(message: string): void };
+  /** Told about repository and tag changes (webhooks). */
+  events?: RegistryEventSink;
+  /** More /api/v0 routes (webhooks, promotion policies), tried before answering 404. */
+  extensions?: ApiV0Extension[];
 }
 
 const PAGE_SIZE_DEFAULT = 10;
@@ -218,6 +224,8 @@ export class ApiV0Handler {
       if (method === 'GET') return this.getSettings(req, res);
       if (method === 'POST') return this.updateSettings(req, res);
     }
+    for (const extension of this.options.extensions ?? [])
+      if (await extension.handle(req, res, parts, method)) return;
     throw fail(404, 'NOT_FOUND', 'No such API endpoint.');
   }
 
@@ -288,6 +296,7 @@ export class ApiV0Handler {
       visibility: visibilityOf(form) ?? 'public',
     });
     if (!created) throw fail(400, 'REPOSITORY_EXISTS', 'A repository with the same name already exists.');
+    this.options.events?.repository('REPO_CREATED', name, principal.name, repositoryView(record));
     sendJson(res, 201, repositoryView(record));
   }
 
@@ -336,6 +345,7 @@ export class ApiV0Handler {
     set('visibility', visibilityOf(form));
     const updated = await this.options.metadata.updateRepository(name, patch);
     if (!updated) throw noRepo();
+    this.options.events?.repository('REPO_UPDATED', name, principal.name, repositoryView(updated));
     sendJson(res, 200, repositoryView(updated));
   }
 
@@ -348,12 +358,14 @@ export class ApiV0Handler {
     const principal = await this.signedIn(req);
     const name = parseRepositoryName(`${namespace}/${repository}`);
     // "success or repository does not exist": 204 either way, once the caller may administer it.
-    if (name && (await this.options.metadata.repository(name))) {
+    const existing = name ? await this.options.metadata.repository(name) : undefined;
+    if (name && existing) {
       if (!levelAllows(await this.level(principal, name), 'admin')) {
         if (!(await this.level(principal, name))) throw noRepo();
         throw notAuthorized();
       }
       await this.options.metadata.deleteRepository(name);
+      this.options.events?.repository('REPO_DELETED', name, principal.name, repositoryView(existing));
     }
     send(res, 204);
   }
@@ -612,8 +624,19 @@ export class ApiV0Handler {
     const principal = await this.signedIn(req);
     const { name, level } = await this.visibleRepository(principal, namespace, repository);
     if (!levelAllows(level, 'read-write')) throw notAuthorized();
+    const before = isValidTag(tag) ? await this.options.metadata.tag(name, tag) : undefined;
     if (!isValidTag(tag) || !(await this.options.metadata.deleteTag(name, tag)))
       throw fail(404, 'NO_SUCH_TAG', 'A tag with the given name does not exist.');
+    if (before) {
+      const manifest = await this.options.metadata.manifest(name, before.digest);
+      this.options.events?.tagDeleted({
+        name,
+        tag,
+        digest: before.digest,
+        configDigest: manifest?.configDigest,
+        author: principal.name,
+      });
+    }
     send(res, 204);
   }
 

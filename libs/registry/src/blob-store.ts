@@ -6,7 +6,7 @@
 // upload is never visible. Paths are built only from validated digests and upload ids.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -46,6 +46,8 @@ export interface BlobStore {
   deleteUpload(id: string): Promise<void>;
   /** Removes committed content (garbage collection). */
   delete(digest: Digest): Promise<void>;
+  /** Every committed blob's digest string ("sha256:…"), for garbage collection. */
+  list(): AsyncIterable<string>;
 }
 
 export class LengthMismatchError extends Error {
@@ -200,5 +202,16 @@ export class FsBlobStore implements BlobStore {
 
   async delete(digest: Digest): Promise<void> {
     await rm(this.blobPath(digest), { force: true });
+  }
+
+  async *list(): AsyncIterable<string> {
+    const entries = async (dir: string) =>
+      readdir(dir).catch((error: unknown) => {
+        if (isMissing(error)) return [] as string[];
+        throw error;
+      });
+    for (const algorithm of await entries(this.blobs))
+      for (const prefix of await entries(join(this.blobs, algorithm)))
+        for (const hex of await entries(join(this.blobs, algorithm, prefix))) yield `${algorithm}:${hex}`;
   }
 }

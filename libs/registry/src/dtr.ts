@@ -3,17 +3,21 @@ import type { Authenticator } from '@orca/identity';
 import type { Kek } from '@orca/pki';
 import type { Store } from '@orca/store';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { RepositoryAccessResolver } from './access.js';
 import { ApiTokens } from './api-tokens.js';
 import { ApiV0Handler } from './api-v0.js';
 import { FsBlobStore, type BlobStore } from './blob-store.js';
 import { DtrCredentials } from './credentials.js';
+import { createRegistryAutomation, type RegistryAutomation } from './events-wiring.js';
 import { rawPath, sendJson } from './http.js';
 import { TokenSigner } from './jwt.js';
 import { RegistryMetadata } from './metadata.js';
 import { RegistryHandler } from './registry.js';
 import { TokenService } from './token.js';
+import { JobsApi } from './jobs-api.js';
+import { JobRunner, JobStore } from './jobs.js';
 
 export interface DtrHandlerOptions {
   store: Store;
@@ -27,6 +31,12 @@ export interface DtrHandlerOptions {
   dtrHost: string;
   tokenTtlSeconds?: number;
   signingKeyRotateAfterMs?: number;
+  /** First webhook retry delay (doubles per attempt); tests shorten it. */
+  webhookBackoffBaseMs?: number;
+  /** Benchmarks only: the registry serves /v2/ without token auth (RegistryOptions.authDisabled). */
+  registryAuthDisabled?: boolean;
+  /** This replica's job worker id (SW25 Job.workerID); random when absent. */
+  workerId?: string;
   log?: { error(message: string): void };
 }
 
@@ -38,6 +48,10 @@ export interface DtrHandler {
   metadata: RegistryMetadata;
   signer: TokenSigner;
   access: RepositoryAccessResolver;
+  /** Events, webhooks and promotion policies; stop() before closing the store. */
+  automation: RegistryAutomation;
+  /** Claims and runs /api/v0/jobs; stop() before closing the store. */
+  jobRunner: JobRunner;
 }
 
 export async function createDtrHandler(options: DtrHandlerOptions): Promise<DtrHandler> {
@@ -52,23 +66,46 @@ export async function createDtrHandler(options: DtrHandlerOptions): Promise<DtrH
   });
   await signer.currentKey();
   const service = options.dtrHost;
+  const apiTokens = new ApiTokens(options.store);
+  const credentials = new DtrCredentials(options.store, options.authenticator, apiTokens);
+  const automation = createRegistryAutomation({
+    store: options.store,
+    metadata,
+    blobs,
+    access,
+    credentials,
+    dtrHost: options.dtrHost,
+    kek: options.kek,
+    webhookBackoffBaseMs: options.webhookBackoffBaseMs,
+    log: options.log,
+  });
   const registry = new RegistryHandler({
+    events: automation.events,
     metadata,
     blobs,
     signer,
     access,
     realm: `https://${options.dtrHost}/auth/token`,
+    authDisabled: options.registryAuthDisabled === true,
     service,
     log: options.log,
   });
-  const apiTokens = new ApiTokens(options.store);
-  const credentials = new DtrCredentials(options.store, options.authenticator, apiTokens);
   const tokens = new TokenService({
     signer,
     access,
     credentials,
     service,
   });
+  const jobs = new JobStore(options.store);
+  const jobRunner = new JobRunner({
+    store: options.store,
+    jobs,
+    blobs,
+    workerId: options.workerId ?? randomUUID(),
+    log: options.log,
+  });
+  jobRunner.start();
+  const jobsApi = new JobsApi({ jobs, credentials, onCreate: () => jobRunner.wake() });
   const api = new ApiV0Handler({
     metadata,
     blobs,
@@ -78,6 +115,8 @@ export async function createDtrHandler(options: DtrHandlerOptions): Promise<DtrH
     directory,
     dtrHost: options.dtrHost,
     log: options.log,
+    events: automation.events,
+    extensions: [...automation.extensions, jobsApi],
   });
   const fail = (res: ServerResponse, error: unknown) => {
     options.log?.error(`dtr: ${(error as Error).stack}`);
@@ -101,5 +140,7 @@ export async function createDtrHandler(options: DtrHandlerOptions): Promise<DtrH
   handler.metadata = metadata;
   handler.signer = signer;
   handler.access = access;
+  handler.automation = automation;
+  handler.jobRunner = jobRunner;
   return handler;
 }

@@ -1,7 +1,7 @@
 // Repository, tag, manifest and upload metadata, all in the store so several DTR replicas can
 // serve the same registry (layout in docs/architecture.md). Key segments come only from names,
 // tags and digests that passed the grammars in grammar.ts.
-import type { Store, TxnOp } from '@orca/store';
+import type { Compare, Store, TxnOp } from '@orca/store';
 import { randomUUID } from 'node:crypto';
 import type { RepositoryName } from './grammar.js';
 
@@ -28,7 +28,32 @@ export const dtrKeys = {
   settings: () => `${ROOT}settings`,
   signingKey: (kid: string) => `${ROOT}signingkeys/${kid}`,
   signingKeys: () => `${ROOT}signingkeys/`,
+  /** Last time any repository referenced a digest (GC safety; docs/architecture.md "Garbage collection"). */
+  blobTouch: (digest: string) => `${ROOT}blobtouch/${digest}`,
+  blobTouches: () => `${ROOT}blobtouch/`,
+  /** Present while a GC sweeps the digest; writers wait for it to go before touching. */
+  blobSweep: (digest: string) => `${ROOT}blobsweep/${digest}`,
+  allBlobLinks: () => `${ROOT}blobs/`,
+  allManifests: () => `${ROOT}manifests/`,
 };
+
+/** A digest stayed under a GC sweep lock for longer than a writer waits. */
+export class BlobSweepingError extends Error {
+  constructor(readonly digest: string) {
+    super(`blob ${digest} is being garbage collected`);
+    this.name = 'BlobSweepingError';
+  }
+}
+
+/** What touchBlobs wrote. */
+export interface TouchGuard {
+  digests: string[];
+  /** The touch records' create revisions: a sweep deletes the record, so a later one differs. */
+  createRevisions: number[];
+}
+
+const SWEEP_WAIT_MS = 15_000;
+const SWEEP_POLL_MS = 20;
 
 export type Visibility = 'public' | 'private';
 export type AccessLevel = 'read-only' | 'read-write' | 'admin';
@@ -199,14 +224,76 @@ export class RegistryMetadata {
     await this.store.delete(dtrKeys.repo(name));
   }
 
+  // ---- GC safety: touch before relying on a blob ----
+
+  /**
+   * Records that `digests` are referenced now, unless a GC holds the sweep lock on one of them,
+   * in which case this waits for the sweep to end. Callers touch before they check that a blob
+   * exists (or place it), so a GC either sees the touch and keeps the blob, or finished deleting
+   * it before the caller's check.
+   */
+  async touchBlobs(digests: readonly string[]): Promise<TouchGuard> {
+    const unique = [...new Set(digests)];
+    if (unique.length === 0) return { digests: [], createRevisions: [] };
+    const value = JSON.stringify({ touchedAt: Date.now() });
+    const deadline = Date.now() + SWEEP_WAIT_MS;
+    for (;;) {
+      const result = await this.store.txn(
+        unique.map((d): Compare => ({
+          key: dtrKeys.blobSweep(d),
+          target: 'createRevision',
+          op: '=',
+          value: 0,
+        })),
+        [
+          ...unique.map((d): TxnOp => ({ type: 'put', key: dtrKeys.blobTouch(d), value })),
+          ...unique.map((d): TxnOp => ({ type: 'get', key: dtrKeys.blobTouch(d) })),
+        ],
+      );
+      if (result.succeeded)
+        return {
+          digests: unique,
+          createRevisions: result.results.slice(unique.length).map((kv) => kv?.createRevision ?? 0),
+        };
+      if (Date.now() > deadline) throw new BlobSweepingError(unique.join(','));
+      await new Promise((resolve) => setTimeout(resolve, SWEEP_POLL_MS));
+    }
+  }
+
+  /** Compares that hold while no GC swept the guard's digests since touchBlobs (the touch record
+   *  is the same one, not deleted and recreated; other writers' touches are fine; no lock), plus a
+   *  re-touch written with the caller's commit (so a GC that marked before the commit keeps them). */
+  private guardOps(guard: TouchGuard | undefined): { compares: Compare[]; ops: TxnOp[] } {
+    if (!guard || guard.digests.length === 0) return { compares: [], ops: [] };
+    const value = JSON.stringify({ touchedAt: Date.now() });
+    return {
+      compares: guard.digests.flatMap((d, i): Compare[] => [
+        {
+          key: dtrKeys.blobTouch(d),
+          target: 'createRevision',
+          op: '=',
+          value: guard.createRevisions[i] ?? 0,
+        },
+        { key: dtrKeys.blobSweep(d), target: 'createRevision', op: '=', value: 0 },
+      ]),
+      ops: guard.digests.map((d): TxnOp => ({ type: 'put', key: dtrKeys.blobTouch(d), value })),
+    };
+  }
+
   // ---- blobs linked into a repository ----
 
   async blobLink(name: RepositoryName, digest: string): Promise<{ size: number } | undefined> {
     return this.json<{ size: number }>(dtrKeys.blob(name, digest));
   }
 
-  async linkBlob(name: RepositoryName, digest: string, size: number): Promise<void> {
-    await this.store.put(dtrKeys.blob(name, digest), JSON.stringify({ size }));
+  /** Links a blob; with a guard, only if no GC swept it since the touch (false otherwise). */
+  async linkBlob(name: RepositoryName, digest: string, size: number, guard?: TouchGuard): Promise<boolean> {
+    const { compares, ops } = this.guardOps(guard);
+    const result = await this.store.txn(compares, [
+      { type: 'put', key: dtrKeys.blob(name, digest), value: JSON.stringify({ size }) },
+      ...ops,
+    ]);
+    return result.succeeded;
   }
 
   async unlinkBlob(name: RepositoryName, digest: string): Promise<boolean> {
@@ -223,8 +310,14 @@ export class RegistryMetadata {
     return this.json<TagRecord>(dtrKeys.tag(name, tag));
   }
 
-  /** Records a manifest (and its tag and referrer entry) in one transaction. */
-  async putManifest(name: RepositoryName, record: ManifestRecord, tag?: string): Promise<void> {
+  /** Records a manifest (and its tag and referrer entry) in one transaction; with a guard, only if
+   *  no GC swept a referenced digest since the touch (false otherwise). */
+  async putManifest(
+    name: RepositoryName,
+    record: ManifestRecord,
+    tag?: string,
+    guard?: TouchGuard,
+  ): Promise<boolean> {
     const now = new Date().toISOString();
     const ops: TxnOp[] = [
       { type: 'put', key: dtrKeys.manifest(name, record.digest), value: JSON.stringify(record) },
@@ -252,7 +345,8 @@ export class RegistryMetadata {
         value: JSON.stringify(descriptor),
       });
     }
-    await this.store.txn([], ops);
+    const guarded = this.guardOps(guard);
+    return (await this.store.txn(guarded.compares, [...ops, ...guarded.ops])).succeeded;
   }
 
   async tags(
@@ -311,14 +405,20 @@ export class RegistryMetadata {
   }
 
   /** Links a finished upload's blob and ends the session in one write. */
-  async completeUpload(name: RepositoryName, id: string, digest: string, size: number): Promise<void> {
-    await this.store.txn(
-      [],
-      [
-        { type: 'put', key: dtrKeys.blob(name, digest), value: JSON.stringify({ size }) },
-        { type: 'delete', key: dtrKeys.upload(id) },
-      ],
-    );
+  async completeUpload(
+    name: RepositoryName,
+    id: string,
+    digest: string,
+    size: number,
+    guard?: TouchGuard,
+  ): Promise<boolean> {
+    const guarded = this.guardOps(guard);
+    const result = await this.store.txn(guarded.compares, [
+      { type: 'put', key: dtrKeys.blob(name, digest), value: JSON.stringify({ size }) },
+      { type: 'delete', key: dtrKeys.upload(id) },
+      ...guarded.ops,
+    ]);
+    return result.succeeded;
   }
 
   async deleteUpload(id: string): Promise<void> {

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RepositoryAccessResolver } from './access.js';
 import { LengthMismatchError, type BlobStore } from './blob-store.js';
 import { RegistryError, registryError } from './errors.js';
+import type { RegistryEventSink } from './events.js';
 import {
   checkDigest,
   isUploadId,
@@ -18,7 +19,27 @@ import {
 import { BodyTooLargeError, readBody, rawPath, requestUrl, send, sendJson } from './http.js';
 import { TokenError, type TokenClaims, type TokenSigner } from './jwt.js';
 import { MAX_MANIFEST_BYTES, MEDIA_TYPES, parseManifest } from './manifest.js';
-import type { ManifestRecord, RegistryMetadata } from './metadata.js';
+import {
+  BlobSweepingError,
+  type ManifestRecord,
+  type RegistryMetadata,
+  type TouchGuard,
+} from './metadata.js';
+
+const unauthenticatedClaims = (needs: Need[], service: string): TokenClaims => ({
+  iss: service,
+  sub: '',
+  aud: service,
+  exp: 0,
+  nbf: 0,
+  iat: 0,
+  jti: '',
+  access: needs.map((n) => ({ type: 'repository', name: n.name, actions: n.actions })),
+});
+
+/** A GC swept the blob between this request's touch and its commit (rare): the client retries. */
+const sweptMeanwhile = () =>
+  registryError(429, 'TOOMANYREQUESTS', 'garbage collection removed this blob meanwhile, retry');
 import { parseRangeRequest, parseUploadRange, uploadRangeHeader } from './ranges.js';
 import { formatScope, grants } from './scope.js';
 
@@ -31,7 +52,12 @@ export interface RegistryOptions {
   realm: string;
   /** The service name tokens are issued for (their audience). */
   service: string;
+  /** Told about pushes and deletes after they are stored (webhooks, promotion, mirroring). */
+  events?: RegistryEventSink;
   log?: { error(message: string): void };
+  /** Benchmarks only (off by default): every request acts as an anonymous client granted exactly
+   *  what it needs, with no token. */
+  authDisabled?: boolean;
 }
 
 /** Catalog and tag-list pages: the default and the most one request returns (CVE-2023-2253). */
@@ -118,6 +144,7 @@ export class RegistryHandler {
 
   /** The token's claims, if it carries every needed action; 401 with a challenge otherwise. */
   private async authorize(req: IncomingMessage, needs: Need[], challengeNeeds = needs): Promise<TokenClaims> {
+    if (this.options.authDisabled) return unauthenticatedClaims(needs, this.options.service);
     const header = req.headers.authorization ?? '';
     const match = /^bearer\s+(\S+)$/i.exec(header.trim());
     const unauthorized = (error?: string, message?: string) => {
@@ -359,11 +386,23 @@ export class RegistryHandler {
   private async mount(name: RepositoryName, from: RepositoryName, digest: Digest, claims: TokenClaims) {
     if (!grants(claims.access, 'repository', from.full, 'pull')) return false;
     if (!(await this.options.metadata.repository(from))) return false;
+    const guard = await this.touch([digest.value]);
     const link = await this.options.metadata.blobLink(from, digest.value);
     const stat = link ? await this.options.blobs.stat(digest) : undefined;
     if (!stat) return false;
-    await this.options.metadata.linkBlob(name, digest.value, stat.size);
-    return true;
+    // False when a GC swept it meanwhile: the client then uploads instead of mounting.
+    return this.options.metadata.linkBlob(name, digest.value, stat.size, guard);
+  }
+
+  /** GC safety (metadata.touchBlobs); a sweep that outlasts the wait is a retryable 503. */
+  private async touch(digests: string[]): Promise<TouchGuard> {
+    try {
+      return await this.options.metadata.touchBlobs(digests);
+    } catch (error) {
+      if (error instanceof BlobSweepingError)
+        throw registryError(429, 'TOOMANYREQUESTS', 'garbage collection in progress, retry');
+      throw error;
+    }
   }
 
   private async discard(id: string): Promise<void> {
@@ -475,9 +514,11 @@ export class RegistryHandler {
         `content digest ${digest.algorithm}:${actual} does not match ${digest.value}`,
       );
     }
+    const guard = await this.touch([digest.value]);
     await this.options.blobs.commitUpload(id, digest);
     this.hashes.delete(id);
-    await this.options.metadata.completeUpload(name, id, digest.value, size);
+    if (!(await this.options.metadata.completeUpload(name, id, digest.value, size, guard)))
+      throw sweptMeanwhile();
     send(res, 201, {
       Location: `/v2/${name.full}/blobs/${digest.value}`,
       'Docker-Content-Digest': digest.value,
@@ -500,8 +541,9 @@ export class RegistryHandler {
         throw error;
       }
       if (hash.digest('hex') !== digest.hex) throw registryError(400, 'DIGEST_INVALID');
+      const guard = await this.touch([digest.value]);
       await this.options.blobs.commitUpload(id, digest);
-      await this.options.metadata.linkBlob(name, digest.value, size);
+      if (!(await this.options.metadata.linkBlob(name, digest.value, size, guard))) throw sweptMeanwhile();
     } finally {
       await this.options.blobs.deleteUpload(id);
     }
@@ -558,11 +600,17 @@ export class RegistryHandler {
       const reference = parseReference(raw);
       if (!reference)
         throw registryError(400, raw.includes(':') ? 'DIGEST_INVALID' : 'TAG_INVALID', 'invalid reference');
+      const before = await this.resolve(name, raw);
       const deleted =
         reference.kind === 'tag'
           ? await this.options.metadata.deleteTag(name, reference.tag)
           : await this.options.metadata.deleteManifest(name, reference.digest.value);
       if (!deleted) throw registryError(404, 'MANIFEST_UNKNOWN');
+      if (before) {
+        const facts = { name, digest: before.digest, configDigest: before.configDigest, author: claims.sub };
+        if (reference.kind === 'tag') this.options.events?.tagDeleted({ ...facts, tag: reference.tag });
+        else this.options.events?.manifestDeleted(facts);
+      }
       send(res, 202);
       return;
     }
@@ -583,6 +631,13 @@ export class RegistryHandler {
         `manifest digest ${digest} does not match ${reference.digest.value}`,
       );
     const parsed = parseManifest(req.headers['content-type'], body);
+    // Touch before checking: a concurrent GC then either keeps these blobs or has already removed
+    // their links, so the check below fails with MANIFEST_BLOB_UNKNOWN (never a dangling manifest).
+    const guard = await this.touch([
+      digest,
+      ...parsed.blobs.map((d) => d.digest),
+      ...parsed.children.map((d) => d.digest),
+    ]);
     const unknown: string[] = [];
     await Promise.all([
       ...parsed.blobs.map(async (d) => {
@@ -622,11 +677,27 @@ export class RegistryHandler {
         ? { configMediaType: parsed.config.mediaType, configDigest: parsed.config.digest }
         : {}),
     };
-    await this.options.metadata.putManifest(
+    const recorded = await this.options.metadata.putManifest(
       name,
       record,
       reference.kind === 'tag' ? reference.tag : undefined,
+      guard,
     );
+    // A GC swept a referenced blob between the touch and now: the client uploads it again.
+    if (!recorded)
+      throw registryError(
+        400,
+        'MANIFEST_BLOB_UNKNOWN',
+        'a referenced blob was garbage collected meanwhile; push it again',
+      );
+    this.options.events?.manifestPushed({
+      name,
+      digest,
+      mediaType: record.mediaType,
+      configDigest: record.configDigest,
+      author: claims.sub,
+      ...(reference.kind === 'tag' ? { tag: reference.tag } : {}),
+    });
     const headers: Record<string, string> = {
       Location: `/v2/${name.full}/manifests/${digest}`,
       'Docker-Content-Digest': digest,
