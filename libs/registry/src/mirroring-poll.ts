@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { BlobStore } from './blob-store.js';
 import { checkDigest, isValidTag, parseRepositoryName, type RepositoryName } from './grammar.js';
 import { parseManifest } from './manifest.js';
-import type { ManifestRecord, RegistryMetadata } from './metadata.js';
+import type { ManifestRecord, RegistryMetadata, TouchGuard } from './metadata.js';
 import {
   RemoteRegistryClient,
   RemoteRegistryError,
@@ -37,13 +37,20 @@ async function pullManifest(
   reference: string,
   expectedDigest: string | undefined,
   depth: number,
-): Promise<ManifestRecord> {
+): Promise<{ record: ManifestRecord; guard: TouchGuard }> {
   if (depth > 2) throw new RemoteRegistryError('manifest nesting too deep');
   const { mediaType, body } = await client.manifest(reference);
   const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
   if (expectedDigest !== undefined && expectedDigest !== digest)
     throw new RemoteRegistryError(`manifest ${reference} does not match its digest`);
   const parsed = parseManifest(mediaType, body);
+  // As a push does: touched before they are fetched or checked, so a running GC keeps them (or the
+  // guarded commits below fail and the next poll fetches them again).
+  const guard = await metadata.touchBlobs([
+    digest,
+    ...parsed.blobs.map((b) => b.digest),
+    ...parsed.children.map((c) => c.digest),
+  ]);
   for (const blob of parsed.blobs) {
     const check = checkDigest(blob.digest);
     if (!check.ok) throw new RemoteRegistryError(`bad blob digest ${blob.digest}`);
@@ -67,7 +74,8 @@ async function pullManifest(
         throw error;
       }
     }
-    await metadata.linkBlob(local, blob.digest, blob.size);
+    if (!(await metadata.linkBlob(local, blob.digest, blob.size, guard)))
+      throw new RemoteRegistryError(`blob ${blob.digest} was garbage collected during the poll`);
   }
   for (const child of parsed.children)
     await pullManifest(client, metadata, blobs, local, child.digest, child.digest, depth + 1);
@@ -86,8 +94,9 @@ async function pullManifest(
       ? { configMediaType: parsed.config.mediaType, configDigest: parsed.config.digest }
       : {}),
   };
-  if (depth > 0) await metadata.putManifest(local, record);
-  return record;
+  if (depth > 0 && !(await metadata.putManifest(local, record, undefined, guard)))
+    throw new RemoteRegistryError(`manifest ${digest} lost a blob to garbage collection during the poll`);
+  return { record, guard };
 }
 
 export class PollMirroringRunner {
@@ -174,9 +183,12 @@ export class PollMirroringRunner {
       });
       await client.authorize('pull');
       for (const tag of (await client.tags()).filter(isValidTag).slice(0, MAX_TAGS_PER_POLL)) {
-        const record = await pullManifest(client, metadata, blobs, local, tag, undefined, 0);
+        const { record, guard } = await pullManifest(client, metadata, blobs, local, tag, undefined, 0);
         if ((await metadata.tag(local, tag))?.digest === record.digest) continue;
-        await metadata.putManifest(local, record, tag);
+        if (!(await metadata.putManifest(local, record, tag, guard)))
+          throw new RemoteRegistryError(
+            `manifest ${record.digest} lost a blob to garbage collection during the poll`,
+          );
         pulled.push({ tag, digest: record.digest });
       }
     } catch (e) {

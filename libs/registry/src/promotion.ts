@@ -273,17 +273,32 @@ export async function linkImage(
   const body = await blobs.readSmall(digest.digest);
   if (!body) throw new Error(`manifest ${record.digest} has no content`);
   const parsed = parseManifest(record.mediaType, body);
-  for (const blob of parsed.blobs) {
-    const link = await metadata.blobLink(source, blob.digest);
-    if (!link) throw new Error(`blob ${blob.digest} is not in ${source.full}`);
-    await metadata.linkBlob(target, blob.digest, link.size);
-  }
   for (const child of parsed.children) {
     const childRecord = await metadata.manifest(source, child.digest);
     if (!childRecord) throw new Error(`manifest ${child.digest} is not in ${source.full}`);
     await linkImage(metadata, blobs, source, target, childRecord, undefined, author, depth + 1);
   }
-  await metadata.putManifest(target, { ...record, createdAt: new Date().toISOString(), author }, tag);
+  // As a push does: touch first (a running GC then keeps these blobs, or has already unlinked them
+  // and the checks below fail), and commit only if no GC swept them meanwhile.
+  const guard = await metadata.touchBlobs([
+    record.digest,
+    ...parsed.blobs.map((b) => b.digest),
+    ...parsed.children.map((c) => c.digest),
+  ]);
+  for (const blob of parsed.blobs) {
+    const link = await metadata.blobLink(source, blob.digest);
+    if (!link) throw new Error(`blob ${blob.digest} is not in ${source.full}`);
+    if (!(await metadata.linkBlob(target, blob.digest, link.size, guard)))
+      throw new Error(`blob ${blob.digest} was garbage collected during the copy`);
+  }
+  const recorded = await metadata.putManifest(
+    target,
+    { ...record, createdAt: new Date().toISOString(), author },
+    tag,
+    guard,
+  );
+  if (!recorded)
+    throw new Error(`manifest ${record.digest} lost a blob to garbage collection during the copy`);
 }
 
 export interface PromotionOutcome {
