@@ -22,6 +22,7 @@ const collections = [
   coll('prod', '/prod', ['swarm']),
   coll('prod-db', '/prod/db', ['swarm', 'prod']),
   coll('mobile', '/Shared/mobile', ['swarm', 'shared']),
+  coll('private-molly', '/Shared/Private/molly', ['swarm', 'shared', 'private']),
 ];
 const logs: RoleRecord = {
   id: 'logs-role',
@@ -51,6 +52,8 @@ const snapshot: AuthzSnapshot = {
     grant('dave', 'dev', 'fullcontrol', 'namespace'),
     grant('erin', 'kubernetesnamespaces', 'viewonly', 'grantobject'),
     grant('frank', 'swarm', 'none'),
+    // What creating molly did: her private collection with the default new-user role.
+    grant('u1', 'private-molly', 'restrictedcontrol'),
   ],
 };
 const user = (id: string, extra: Partial<AuthzSubject> = {}): AuthzSubject => ({
@@ -170,11 +173,25 @@ describe('decide', () => {
         true,
       ],
       [
-        'own private collection',
+        'own private collection: the default new-user role (restrictedcontrol) creates',
+        user('u1', { name: 'molly' }),
+        'Container Create',
+        { collectionPath: '/Shared/Private/molly' },
+        true,
+      ],
+      [
+        'own private collection: restrictedcontrol does not exec',
         user('u1', { name: 'molly' }),
         'Container Exec',
         { collectionPath: '/Shared/Private/molly' },
-        true,
+        false,
+      ],
+      [
+        'a private collection gives nothing without its grant',
+        user('u2', { name: 'nina' }),
+        'Container View',
+        { collectionPath: '/Shared/Private/nina' },
+        false,
       ],
       [
         "not another user's private collection",

@@ -2,7 +2,8 @@
 // `Authorizer.authorize` (which loads grants, collections and roles from the store).
 // Semantics (ucp-api.md §2): admins may do everything; a grant on a collection covers its
 // descendants; grants add up across the user, their teams and their orgs; everyone has Scheduler
-// on /Shared; a user has Full Control of /Shared/Private/<name>.
+// on /Shared. A user's private collection /Shared/Private/<name> is reached through the grant made
+// when the user is created (`[auth] default_new_user_role`), like any other grant.
 import type { Store } from '@orca/store';
 import { covers, listCollections, type CollectionRecord } from './collections.js';
 import { ALL_NAMESPACES, listGrants, type GrantRecord } from './grants.js';
@@ -81,9 +82,6 @@ export function operationsOn(
   if ('collectionPath' in resource) {
     if (covers(DEFAULT_GRANT.path, resource.collectionPath))
       add(DEFAULT_GRANT.role, 'default Scheduler grant on /Shared');
-    if (subject.name && covers(`/Shared/Private/${subject.name}`, resource.collectionPath)) {
-      add('fullcontrol', 'own private collection');
-    }
   }
   return found;
 }
@@ -179,8 +177,7 @@ function firstGiving(
 
 /**
  * THE decision. Same answers (and reasons) as looking `operation` up in operationsOn: the first grant
- * in snapshot order that gives it, else the default /Shared grant, else the user's private
- * collection. Only the subject's own grants are visited, through an index built once per snapshot.
+ * in snapshot order that gives it, else the default /Shared grant. Only the subject's own grants are visited, through an index built once per snapshot.
  */
 export function decide(request: AuthzRequest, snapshot: AuthzSnapshot): AuthzDecision {
   const { subject, operation, resource } = request;
@@ -204,12 +201,6 @@ export function decide(request: AuthzRequest, snapshot: AuthzSnapshot): AuthzDec
       roleHas(snapshot, index, DEFAULT_GRANT.role, operation)
     )
       via = 'default Scheduler grant on /Shared';
-    else if (
-      subject.name &&
-      covers(`/Shared/Private/${subject.name}`, resource.collectionPath) &&
-      roleHas(snapshot, index, 'fullcontrol', operation)
-    )
-      via = 'own private collection';
   }
   return via
     ? { allowed: true, reason: `${operation} on ${where} by ${via}` }
