@@ -6,6 +6,7 @@ import type { Store } from '@orca/store';
 import { randomUUID } from 'node:crypto';
 import type { BlobStore } from './blob-store.js';
 import { runGarbageCollection } from './gc.js';
+import { RepeatingTask } from './repeating-task.js';
 
 const ROOT = '/orca/v1/dtr/';
 const jobKey = (id: string) => `${ROOT}jobs/${id}`;
@@ -135,39 +136,28 @@ export interface JobRunnerOptions {
 
 /** Claims and runs waiting jobs, one at a time per replica. */
 export class JobRunner {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly task: RepeatingTask;
 
-  constructor(private readonly options: JobRunnerOptions) {}
+  constructor(private readonly options: JobRunnerOptions) {
+    this.task = new RepeatingTask(
+      'jobs',
+      () => this.tick(),
+      () => options.pollMs ?? 1000,
+      options.log,
+    );
+  }
 
   start(): void {
-    this.stopped = false;
-    this.schedule(0);
+    this.task.start();
   }
 
   /** Nudges the runner (a job was just created). */
   wake(): void {
-    if (!this.running && !this.stopped) this.schedule(0);
+    this.task.nudge();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(delay: number) {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      if (this.running || this.stopped) return;
-      this.running = this.tick()
-        .catch((error: unknown) => this.options.log?.error(`jobs: ${(error as Error).message}`))
-        .finally(() => {
-          this.running = undefined;
-          if (!this.stopped) this.schedule(this.options.pollMs ?? 1000);
-        });
-    }, delay);
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   private async tick(): Promise<void> {
@@ -176,7 +166,7 @@ export class JobRunner {
       .filter((j) => j.status === 'waiting' && j.scheduledAt <= now)
       .reverse();
     for (const job of waiting) {
-      if (this.stopped) return;
+      if (this.task.isStopping) return;
       const claimed = await this.options.jobs.update(job.id, (j) =>
         j.status === 'waiting' ? { ...j, status: 'running', workerID: this.options.workerId } : undefined,
       );

@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { BlobStore } from './blob-store.js';
 import { checkDigest, isValidTag, parseRepositoryName, type RepositoryName } from './grammar.js';
 import { parseManifest } from './manifest.js';
+import { RepeatingTask } from './repeating-task.js';
 import type { ManifestRecord, RegistryMetadata, TouchGuard } from './metadata.js';
 import {
   RemoteRegistryClient,
@@ -100,9 +101,7 @@ async function pullManifest(
 }
 
 export class PollMirroringRunner {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private stopped = true;
+  private readonly task: RepeatingTask;
 
   constructor(
     private readonly options: {
@@ -114,36 +113,25 @@ export class PollMirroringRunner {
       onPulled?(local: RepositoryName, policy: PushMirroringPolicyRecord, tag: PolledTag): void;
       log?: { error(message: string): void };
     },
-  ) {}
+  ) {
+    this.task = new RepeatingTask(
+      'poll mirroring',
+      () => this.runOnce(),
+      () => TICK_MS,
+      options.log,
+    );
+  }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
+    this.task.start();
   }
 
   nudge(): void {
-    if (!this.stopped && !this.running) this.schedule(0);
+    this.task.nudge();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.running = this.runOnce()
-        .then(() => undefined)
-        .catch((error: unknown) => this.options.log?.error(`poll mirroring: ${(error as Error).message}`))
-        .finally(() => {
-          this.running = undefined;
-          if (!this.stopped) this.schedule(TICK_MS);
-        });
-    }, delayMs);
-    this.timer.unref();
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** Polls every due policy this replica manages to claim; returns how many it polled. */
@@ -152,7 +140,7 @@ export class PollMirroringRunner {
     const { kvs } = await store.range(mirroringKeys.all('pollmirroring'));
     let polled = 0;
     for (const kv of kvs) {
-      if (this.stopped) break;
+      if (this.task.isStopped) break;
       const policy = JSON.parse(kv.value) as PushMirroringPolicyRecord;
       if (!policy.enabled || (policy.nextPollAt ?? 0) > Date.now()) continue;
       const claimed = { ...policy, nextPollAt: Date.now() + (this.options.intervalMs ?? POLL_INTERVAL_MS) };

@@ -8,6 +8,7 @@ import type { Store, TxnOp } from '@orca/store';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { RepeatingTask } from './repeating-task.js';
 import { eventPayload, isWebhookEventType, type RegistryEvent, type WebhookEventType } from './events.js';
 
 const ROOT = '/orca/v1/dtr/';
@@ -375,44 +376,30 @@ export interface WebhookDispatcherOptions {
 
 /** Works the delivery queue; safe to run on every replica at once. */
 export class WebhookDispatcher {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private stopped = true;
   private readonly replicaId: string;
+  private readonly task: RepeatingTask;
 
   constructor(private readonly options: WebhookDispatcherOptions) {
     this.replicaId = options.replicaId ?? randomUUID();
+    this.task = new RepeatingTask(
+      'webhook dispatcher',
+      () => this.runOnce(),
+      () => options.pollIntervalMs ?? 500,
+      options.log,
+    );
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
+    this.task.start();
   }
 
   /** Work the queue now (after an enqueue on this replica). */
   nudge(): void {
-    if (!this.stopped && !this.running) this.schedule(0);
+    this.task.nudge();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.running = this.runOnce()
-        .then(() => undefined)
-        .catch((error: unknown) => this.options.log?.error(`webhook dispatcher: ${(error as Error).message}`))
-        .finally(() => {
-          this.running = undefined;
-          if (!this.stopped) this.schedule(this.options.pollIntervalMs ?? 500);
-        });
-    }, delayMs);
-    this.timer.unref();
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One pass over the due deliveries; returns how many were attempted. */
@@ -421,7 +408,7 @@ export class WebhookDispatcher {
     const { kvs } = await store.range(webhookKeys.queue());
     let attempted = 0;
     for (const kv of kvs) {
-      if (this.stopped && this.timer) break;
+      if (this.task.isStopping) break;
       const entry = JSON.parse(kv.value) as QueueEntry;
       const now = Date.now();
       if (entry.nextAttemptAt > now) continue;
