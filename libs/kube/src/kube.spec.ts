@@ -131,9 +131,9 @@ describe('kube settings (libs/config)', () => {
 
   it('is off without ORCA_KUBE_APISERVER, on with it (port 6443, webhook mode by default)', () => {
     expect(kubeConfigFrom({})).toBeUndefined();
-    expect(kubeConfigFrom({ ORCA_KUBE_APISERVER: 'https://10.0.0.1:12388', ...files })).toEqual({
+    expect(kubeConfigFrom({ ORCA_KUBE_APISERVER: 'https://127.0.0.2:12388', ...files })).toEqual({
       port: 6443,
-      apiserverUrl: 'https://10.0.0.1:12388',
+      apiserverUrl: 'https://127.0.0.2:12388',
       caFile: '/k/ca.pem',
       proxyCertFile: '/k/proxy.crt',
       proxyKeyFile: '/k/proxy.key',

@@ -14,6 +14,9 @@ import { CertificateAuthority, createRootCa, generateKeyPair } from '@orca/pki';
 import { startEtcd } from './etcd.js';
 import { freePort } from './net.js';
 
+/** UCP's Kubernetes service range (a range given to the apiserver, not a destination). */
+const SERVICE_CIDR = '10.96.0.0/16';
+
 /** Paths printed by `node scripts/kube-binaries.mjs --paths`. */
 export interface KubeBinaryPaths {
   kubernetesVersion: string;
@@ -343,7 +346,9 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
       'kubernetes.default',
       'kubernetes.default.svc',
       'kubernetes.default.svc.cluster.local',
-      '10.96.0.1',
+      // The `kubernetes` Service's cluster IP (first of SERVICE_CIDR): a name in the certificate,
+      // never an address anything here connects to.
+      SERVICE_CIDR.replace(/0\/16$/, '1'),
     ]);
     const admin = await issue('admin', 'orca-test-admin', 'system:masters', []);
     const controllerManager = await issue(
@@ -472,7 +477,7 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
       `--service-account-key-file=${saPubPath}`,
       `--service-account-signing-key-file=${saKeyPath}`,
       // UCP's service range; nothing routes to it (no kube-proxy), it only numbers ClusterIPs.
-      '--service-cluster-ip-range=10.96.0.0/16',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
       '--authorization-mode=Node,RBAC',
       '--allow-privileged=true',
       // A loopback advertise address may not go into the `kubernetes` Endpoints; kwokctl does the same.
@@ -513,7 +518,7 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
       '--use-service-account-credentials=true',
       `--service-account-private-key-file=${saKeyPath}`,
       `--root-ca-file=${caPath}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
       // Above kwok's 40 s node lease, as kwokctl pairs them, so the fake node never goes NotReady.
       '--node-monitor-grace-period=3m20s',
       '--profiling=false',
