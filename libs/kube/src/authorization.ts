@@ -4,9 +4,9 @@
 // and lists across all namespaces need a grant on all namespaces (`kubernetesnamespaces`).
 // Kubernetes' own components never get here: the apiserver runs Node,RBAC,Webhook, so bootstrap
 // RBAC answers for them first, and this webhook only has to speak for orca's users.
-import { getAccount } from '@orca/identity';
 import { KUBE_VERBS, type Authorizer, type AuthzSubject } from '@orca/rbac';
 import type { Store } from '@orca/store';
+import { watchedAccounts } from './identity.js';
 
 /** resource (plural, as the apiserver names it) → UCP's Kubernetes resource name. */
 export const KUBE_RESOURCE_NAMES: Readonly<Record<string, string>> = {
@@ -81,7 +81,8 @@ export interface ReviewSubject {
 /** The UCP subject a Kubernetes user name stands for (undefined: not one of orca's subjects). */
 export async function subjectOf(
   store: Store,
-  authorizer: Authorizer,
+  /** Unused since accounts come from the watched copy; kept so callers need not change. */
+  _authorizer: Authorizer,
   user: string,
 ): Promise<AuthzSubject | undefined> {
   if (user.startsWith(SERVICE_ACCOUNT_PREFIX)) {
@@ -89,9 +90,12 @@ export async function subjectOf(
     return { id: user, isAdmin: false, teamIds: [], orgIds: [] };
   }
   if (user.startsWith('system:') || user === '') return undefined;
-  const account = await getAccount(store, user).catch(() => undefined);
+  // Accounts and memberships from the watched copy: this runs for every request the apiserver makes.
+  const accounts = watchedAccounts(store);
+  const account = await accounts.byName(user);
   if (!account || account.isOrg || !account.isActive) return undefined;
-  return authorizer.subjectFor({ id: account.id, name: account.name, isAdmin: account.isAdmin });
+  const { teamIds, orgIds } = await accounts.groupsOf(account.id);
+  return { id: account.id, name: account.name, isAdmin: account.isAdmin, teamIds, orgIds };
 }
 
 export class ReviewError extends Error {}

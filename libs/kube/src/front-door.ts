@@ -1,9 +1,9 @@
 // The Kubernetes front door (UCP's 6443): authenticates each request as orca does everywhere
 // (bundle certificate, session/Bearer token, or an ID token from orca's OpenID Connect provider),
 // then forwards it to the kube-apiserver over orca's front-proxy client certificate with the
-// identity in X-Remote-User / X-Remote-Group. Bodies and responses are streamed, never buffered,
-// so watches and `logs -f` flow; exec, attach and port-forward (SPDY or WebSocket upgrades) are
-// spliced through as raw sockets after the upstream's 101.
+// identity in X-Remote-User / X-Remote-Group. Bodies and responses are streamed, never buffered
+// beyond one event-loop turn, so watches and `logs -f` flow; exec, attach and port-forward (SPDY
+// or WebSocket upgrades) are spliced through as raw sockets after the upstream's 101.
 import { ApiError } from '@orca/api';
 import { certificateDerToPem } from '@orca/pki';
 import {
@@ -58,9 +58,62 @@ export function upstreamHeaders(
   return headers;
 }
 
+// A connection's client certificate as PEM, read once per TLS 1.3 connection (no renegotiation
+// there, so it cannot change); reading and encoding it again costs more than the rest of authentication.
+const peerPems = new WeakMap<TLSSocket, string | undefined>();
+
 function peerCertificatePem(socket: TLSSocket): string | undefined {
+  if (peerPems.has(socket)) return peerPems.get(socket);
   const cert = socket.getPeerCertificate(false);
-  return cert && cert.raw ? certificateDerToPem(cert.raw) : undefined;
+  const pem = cert && cert.raw ? certificateDerToPem(cert.raw) : undefined;
+  if (socket.getProtocol() === 'TLSv1.3') peerPems.set(socket, pem);
+  return pem;
+}
+
+/** Larger than this, what has arrived is written at once instead of waiting for the turn's end. */
+const RELAY_BATCH_BYTES = 256 * 1024;
+
+/**
+ * Copies a response body to the client. The apiserver writes a list as many small chunks (about
+ * one per item), and every write to the client is a TLS record and a system call: what arrives in
+ * one turn of the event loop goes out as one write (at the turn's end, so a watch event is not
+ * held back), with backpressure from the client.
+ */
+function relayBody(incoming: IncomingMessage, res: ServerResponse): void {
+  let pending: Buffer[] = [];
+  let size = 0;
+  let scheduled = false;
+  let waiting = false;
+  const flush = () => {
+    scheduled = false;
+    if (size === 0) return;
+    const data = pending.length === 1 ? pending[0] : Buffer.concat(pending, size);
+    pending = [];
+    size = 0;
+    if (res.destroyed) return; // the client left: its 'close' ends the upstream request
+    if (!res.write(data) && !waiting) {
+      waiting = true;
+      incoming.pause();
+      res.once('drain', () => {
+        waiting = false;
+        incoming.resume();
+      });
+    }
+  };
+  incoming.on('data', (chunk: Buffer) => {
+    pending.push(chunk);
+    size += chunk.length;
+    if (size >= RELAY_BATCH_BYTES) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  });
+  incoming.on('end', () => {
+    flush();
+    if (!res.destroyed) res.end();
+  });
+  incoming.on('error', () => res.destroy());
 }
 
 export interface KubeFrontDoorOptions {
@@ -170,8 +223,7 @@ export class KubeFrontDoor {
         res.writeHead(incoming.statusCode ?? 502, headers);
         // Send headers now: a watch may not produce its first event for a long time.
         res.flushHeaders();
-        incoming.pipe(res);
-        incoming.on('error', () => res.destroy());
+        relayBody(incoming, res);
       },
     );
     outgoing.on('error', (error) => {

@@ -6,7 +6,7 @@ import { certificateDerToPem } from '@orca/pki';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ReviewError } from './authorization.js';
-import { sendJson, sendStatus } from './status.js';
+import { sendStatus } from './status.js';
 
 export const AUTHORIZATION_WEBHOOK_PATH = '/kube/webhooks/authorize';
 export const ADMISSION_WEBHOOK_PATH = '/kube/webhooks/admit';
@@ -24,6 +24,43 @@ export interface WebhookOptions {
   log?: { warn(message: string): void };
 }
 
+/**
+ * How long a connection whose client certificate passed the check is trusted without asking again.
+ * The apiserver keeps its webhook connections open and calls at request rate; the check (chain
+ * against the current cluster bundle, read from the store) still runs on every new connection, on
+ * a changed certificate, and at least this often, so a rotated CA applies within seconds.
+ */
+const TRUSTED_CONNECTION_MS = 5_000;
+const trustedConnections = new WeakMap<TLSSocket, { raw: Buffer; until: number }>();
+
+async function isTrustedCaller(socket: TLSSocket, options: WebhookOptions): Promise<boolean> {
+  const now = Date.now();
+  const known = trustedConnections.get(socket);
+  // TLS 1.3 has no renegotiation: the peer's certificate is the one checked for this connection.
+  // (Reading it again costs more than the rest of a decision.)
+  if (known && now < known.until && socket.getProtocol?.() === 'TLSv1.3') return true;
+  const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false) : undefined;
+  if (!cert || !cert.raw) return false;
+  if (known && now < known.until && known.raw.equals(cert.raw)) return true;
+  if (!(await options.trustedCaller(certificateDerToPem(cert.raw)))) {
+    trustedConnections.delete(socket);
+    return false;
+  }
+  trustedConnections.set(socket, { raw: cert.raw, until: now + TRUSTED_CONNECTION_MS });
+  return true;
+}
+
+/** A review reply in one write (a string body goes out with the headers: one TLS record). */
+function sendReview(res: ServerResponse, reply: Record<string, unknown>): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const payload = JSON.stringify(reply);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
 function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -37,7 +74,8 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    // Reviews are small: usually one chunk, used as it is.
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -55,11 +93,7 @@ export function webhookHandler(options: WebhookOptions) {
     if (!reviewer) return next();
     void (async () => {
       try {
-        const socket = req.socket as TLSSocket;
-        const cert =
-          typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false) : undefined;
-        const pem = cert && cert.raw ? certificateDerToPem(cert.raw) : undefined;
-        if (!pem || !(await options.trustedCaller(pem))) {
+        if (!(await isTrustedCaller(req.socket as TLSSocket, options))) {
           req.resume();
           return sendStatus(res, 401, 'a client certificate from the cluster CA is required');
         }
@@ -75,7 +109,7 @@ export function webhookHandler(options: WebhookOptions) {
         } catch {
           return sendStatus(res, 400, 'the body is not JSON');
         }
-        sendJson(res, 200, await reviewer.review(parsed));
+        sendReview(res, await reviewer.review(parsed));
       } catch (error) {
         if (error instanceof ReviewError) return sendStatus(res, 400, error.message);
         options.log?.warn(`kube webhook ${path}: ${(error as Error).message}`);

@@ -266,9 +266,43 @@ describe('built-in roles', () => {
   });
 });
 
-// decide walks an index of the snapshot; operationsOn is the plain statement of the rules. On a
-// random snapshot (nested collections, team/org grants, namespace grants, a custom role, grants on
-// deleted collections) both must give the same answer and the same reason for every request.
+// decide and operationsOn walk an index of the snapshot; `plainOperations` is the plain statement of
+// the rules (precedence: the subject's own grants, then its teams', then its orgs', each in snapshot
+// order). On a random snapshot (nested collections, team/org grants, namespace grants, a custom
+// role, grants on deleted collections) all must give the same answer and reason for every request.
+function plainOperations(
+  subject: AuthzSubject,
+  resource: AuthzResource,
+  snap: AuthzSnapshot,
+): Map<string, string> {
+  const found = new Map<string, string>();
+  const add = (roleId: string, why: string) => {
+    const role = snap.roles.get(roleId) ?? BUILTIN_ROLES.find((r) => r.id === roleId);
+    for (const ops of Object.values(role?.operations ?? {}))
+      for (const op of Object.keys(ops)) if (!found.has(op)) found.set(op, why);
+  };
+  const within = (ancestor: string, path: string) =>
+    ancestor === '/' || path === ancestor || path.startsWith(`${ancestor}/`);
+  for (const id of new Set([subject.id, ...subject.teamIds, ...subject.orgIds])) {
+    for (const g of snap.grants) {
+      if (g.subjectID !== id) continue;
+      const via = `grant ${g.subjectID}/${g.objectID}/${g.roleID}`;
+      if ('collectionPath' in resource) {
+        const c = snap.collections.find((x) => x.id === g.objectID);
+        if (g.type === 'collection' && c && within(c.path, resource.collectionPath)) add(g.roleID, via);
+      } else if (
+        (g.type === 'namespace' && g.objectID === resource.namespace) ||
+        (g.type === 'grantobject' && g.objectID === 'kubernetesnamespaces')
+      ) {
+        add(g.roleID, via);
+      }
+    }
+  }
+  if ('collectionPath' in resource && within('/Shared', resource.collectionPath))
+    add('scheduler', 'default Scheduler grant on /Shared');
+  return found;
+}
+
 describe('decide agrees with operationsOn', () => {
   let state = 7;
   const next = () => (state = (state * 1_664_525 + 1_013_904_223) >>> 0) / 2 ** 32;
@@ -325,7 +359,9 @@ describe('decide agrees with operationsOn', () => {
               ]),
             }
           : { namespace: pick(['dev', 'prod', 'other']) };
-      const via = operationsOn(subject, resource, big).get(operation);
+      const plain = plainOperations(subject, resource, big);
+      expect(operationsOn(subject, resource, big)).toEqual(plain);
+      const via = plain.get(operation);
       const where =
         'collectionPath' in resource
           ? `collection ${resource.collectionPath}`

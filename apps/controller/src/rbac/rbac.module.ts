@@ -1,5 +1,5 @@
 // RBAC wiring: the Authorizer (the one decision point) and the UCP roles/collections/grants API.
-import { Module } from '@nestjs/common';
+import { Logger, Module, type OnModuleDestroy } from '@nestjs/common';
 import { Directory } from '@orca/identity';
 import { Authorizer, type SubjectDirectory } from '@orca/rbac';
 import type { Store } from '@orca/store';
@@ -15,9 +15,17 @@ import { CollectionsController, GrantsController, RolesController } from './rbac
     {
       provide: Authorizer,
       inject: [STORE, SUBJECT_DIRECTORY],
-      useFactory: (store: Store, directory: SubjectDirectory) => new Authorizer(store, directory),
+      useFactory: (store: Store, directory: SubjectDirectory) =>
+        new Authorizer(store, directory, new Logger('rbac')),
     },
   ],
   exports: [Authorizer, SUBJECT_DIRECTORY],
 })
-export class RbacModule {}
+export class RbacModule implements OnModuleDestroy {
+  constructor(private readonly authorizer: Authorizer) {}
+
+  /** The Authorizer's store watch ends with the controller. */
+  async onModuleDestroy(): Promise<void> {
+    await this.authorizer.close();
+  }
+}
