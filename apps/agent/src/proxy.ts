@@ -55,7 +55,24 @@ export async function startProxy(options: ProxyOptions): Promise<{ server: Serve
     // Small request/response exchanges must not wait on Nagle's algorithm.
     socket.setNoDelay(true);
     if (options.idleTimeoutMs) socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
-    socket.pipe(engine).pipe(socket);
+    socket.pipe(engine);
+    // The engine writes an answer in pieces (headers, chunks, the last chunk): what arrives within
+    // one turn of the event loop leaves in one TLS record and write, at the end of that turn.
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      socket.uncork();
+    };
+    engine.on('data', (chunk: Buffer) => {
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        setImmediate(uncork);
+      }
+      if (!socket.write(chunk)) engine.pause();
+    });
+    socket.on('drain', () => engine.resume());
+    engine.on('end', () => socket.end());
     const close = () => {
       socket.destroy();
       engine.destroy();

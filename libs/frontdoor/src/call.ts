@@ -24,6 +24,11 @@ export interface FrontDoorOptions {
   authorizer: Authorizer;
   /** libs/identity's Authenticator over this request's credentials; throws (401) when they fail. */
   authenticate(request: IncomingMessage): Promise<Principal>;
+  /**
+   * The caller's teams and orgs for its RBAC subject (what authorizer.subjectFor looks up in the
+   * directory); given when a watched copy answers it without store reads.
+   */
+  groupsOf?(accountId: string): Promise<{ teamIds: string[]; orgIds: string[] }>;
   listNodes(): Promise<NodeView[]>;
   credentials(): Promise<EngineCredentials>;
   proxyPort: number;

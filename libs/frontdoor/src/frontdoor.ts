@@ -102,7 +102,9 @@ export class FrontDoor {
     // decide() answers administrators before looking at groups: no need to load theirs.
     const subject = principal.isAdmin
       ? { ...account, teamIds: [], orgIds: [] }
-      : await this.options.authorizer.subjectFor(account);
+      : this.options.groupsOf
+        ? { ...account, ...(await this.options.groupsOf(account.id)) }
+        : await this.options.authorizer.subjectFor(account);
     return new Caller(principal, subject, this.options.authorizer);
   }
 

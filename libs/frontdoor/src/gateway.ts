@@ -92,15 +92,41 @@ export class Gateway {
     this.pipeBack(upstream, call.res);
   }
 
+  /**
+   * Pipes the engine's answer back as it comes (logs -f, events, wait are streams), but in as few
+   * TLS writes as it can: what arrives within one turn of the event loop (the headers, the chunks
+   * the engine wrote together, the end) leaves in one write at the end of that turn. A stream that
+   * has nothing to say yet still gets its headers then.
+   */
   private pipeBack(upstream: IncomingMessage, res: Response): void {
     res.statusCode = upstream.statusCode ?? 502;
     for (const [name, value] of Object.entries(upstream.headers)) {
       if (value !== undefined && !RESPONSE_HOP_BY_HOP.has(name)) res.setHeader(name, value);
     }
-    // Streams (logs -f, events, wait) must reach the client as they come.
-    if (upstream.headers['content-length'] === undefined) res.flushHeaders();
-    res.socket?.setNoDelay(true);
-    upstream.pipe(res);
+    const socket = res.socket;
+    socket?.setNoDelay(true);
+    let corked = false;
+    const flush = () => {
+      corked = false;
+      if (!res.headersSent && !res.destroyed) res.flushHeaders();
+      socket?.uncork();
+    };
+    const cork = () => {
+      if (corked || !socket) return;
+      corked = true;
+      socket.cork();
+      setImmediate(flush);
+    };
+    cork();
+    upstream.on('data', (chunk: Buffer) => {
+      cork();
+      if (!res.write(chunk)) upstream.pause();
+    });
+    res.on('drain', () => upstream.resume());
+    upstream.on('end', () => {
+      cork();
+      res.end();
+    });
     upstream.on('error', () => res.destroy());
     res.on('close', () => upstream.destroy());
   }

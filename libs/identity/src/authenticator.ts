@@ -11,6 +11,8 @@ import { Directory, isValidName } from './directory.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { Sessions } from './sessions.js';
 
+export { IdentityCache, WatchedPrefix, type IdentityCacheLog } from './authenticator-cache.js';
+
 export interface CredentialRequest {
   /** The Authorization header, if any. */
   authorization?: string;
@@ -28,7 +30,18 @@ const dummyHash = (): Promise<string> => (dummy ??= hashPassword(randomUUID()));
 export const INVALID_CREDENTIALS = 'Invalid username or password.';
 const unauthorized = (message = 'authentication required') => new ApiError(401, 'UNAUTHORIZED', message);
 
-const principalOf = (account: AccountRecord, via: Principal['via']): Principal => ({
+/** Directory.ownerOfKey, or the same answer from a watched copy (IdentityCache). */
+export interface KeyOwners {
+  ownerOfKey(
+    name: string,
+    keyId: string,
+  ): Promise<Pick<AccountRecord, 'id' | 'name' | 'isAdmin'> | undefined>;
+}
+
+const principalOf = (
+  account: Pick<AccountRecord, 'id' | 'name' | 'isAdmin'>,
+  via: Principal['via'],
+): Principal => ({
   id: account.id,
   name: account.name,
   isAdmin: account.isAdmin,
@@ -51,6 +64,8 @@ export class Authenticator {
     private readonly cas: CertificateAuthorityService,
     private readonly log: AuthLog = { warn: () => undefined },
     now?: () => number,
+    /** Where "is this key registered to an active user" is answered: the directory, or an IdentityCache. */
+    private readonly keyOwners?: KeyOwners,
   ) {
     this.sessions = new Sessions(store, now);
     this.directory = new Directory(store);
@@ -112,7 +127,7 @@ export class Authenticator {
   async certificatePrincipal(pem: string): Promise<Principal> {
     const { name, fingerprint } = await this.verifiedCertificate(pem);
     // Looked up on every request: a removed key or a deactivated account applies at once.
-    const account = await this.directory.ownerOfKey(name, fingerprint);
+    const account = await (this.keyOwners ?? this.directory).ownerOfKey(name, fingerprint);
     if (!account) throw unauthorized('client certificate is not registered to an active account');
     return principalOf(account, 'certificate');
   }

@@ -5,7 +5,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { ApiError, type Principal } from '@orca/api';
 import { CertificateAuthorityService, NodeService, PROXY_PORT } from '@orca/cluster';
 import { FrontDoor, type EngineCredentials } from '@orca/frontdoor';
-import { Authenticator } from '@orca/identity';
+import { Authenticator, IdentityCache } from '@orca/identity';
 import { createCsr, generateKeyPair, parseCertificate, publicKeyFingerprint } from '@orca/pki';
 import { Authorizer } from '@orca/rbac';
 import type { Store } from '@orca/store';
@@ -18,6 +18,7 @@ import { STORE } from '../tokens.js';
 @Injectable()
 export class FrontDoorService implements OnModuleDestroy {
   readonly frontDoor: FrontDoor;
+  private readonly identity: IdentityCache;
   private renewal?: NodeJS.Timeout;
 
   constructor(
@@ -27,7 +28,15 @@ export class FrontDoorService implements OnModuleDestroy {
     authorizer: Authorizer,
   ) {
     const logger = new Logger('frontdoor');
-    const authenticator = new Authenticator(store, cas, { warn: (m) => logger.warn(m) });
+    // Key registrations, accounts and memberships from watched copies: no store reads per request.
+    this.identity = new IdentityCache(store, { warn: (m) => logger.warn(m) });
+    const authenticator = new Authenticator(
+      store,
+      cas,
+      { warn: (m) => logger.warn(m) },
+      undefined,
+      this.identity,
+    );
     // A bundle certificate is verified (chain, parse) once per TLS connection, by the Authenticator;
     // later requests on the connection only re-check that its key is still registered to an
     // active account, so revocation still takes effect on the next request.
@@ -36,7 +45,7 @@ export class FrontDoorService implements OnModuleDestroy {
       const authorization = request.headers.authorization;
       const known = authorization ? undefined : verified.get(request.socket);
       if (known) {
-        const account = await authenticator.directory.ownerOfKey(known.name, known.keyId);
+        const account = await this.identity.ownerOfKey(known.name, known.keyId);
         if (!account)
           throw new ApiError(
             401,
@@ -59,6 +68,7 @@ export class FrontDoorService implements OnModuleDestroy {
       store,
       authorizer,
       authenticate,
+      groupsOf: (accountId) => this.identity.groupsOf(accountId),
       listNodes: () => nodes.list(),
       credentials: () => this.issueCredentials(),
       proxyPort: PROXY_PORT,
@@ -86,8 +96,9 @@ export class FrontDoorService implements OnModuleDestroy {
     return { caPem: await this.cas.clusterBundle(), certPem: issued.certPem, keyPem: keys.privateKeyPem };
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     clearTimeout(this.renewal);
     this.frontDoor.close();
+    await this.identity.close();
   }
 }
