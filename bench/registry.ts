@@ -2,19 +2,28 @@
 // the same Node client (keep-alive agent): blob push 1 MiB (POST + PUT), blob pull 10 MiB, manifest
 // PUT and GET by tag, at 1 and 4 clients; orca with token auth on and off. Reference baseline:
 // ../shared/reference/dtr-registry.md §4.1. Prints figures and ratios, asserts nothing.
-// orca serves HTTPS only; docker-registry runs plain HTTP as in the baseline (TLS costs orca).
+// Like with like: both servers run in their own process (the client's work never shares orca's
+// event loop) and both serve HTTPS with a P-256 certificate from the same kind of CA, keep-alive,
+// no access log. (The §4.1 baseline is docker-registry over plain HTTP, so its figures are higher.)
+import 'reflect-metadata';
 import { CertificateAuthorityService } from '@orca/cluster';
 import { Directory } from '@orca/identity';
+import { generateKeyPair } from '@orca/pki';
 import { EmbeddedStore } from '@orca/store';
 import { freePort } from '@orca/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDtr, type RunningDtr } from '../apps/dtr/src/dtr.js';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { startDtr } from '../apps/dtr/src/dtr.js';
+
+/** Set in the child process that serves orca's DTR: "on" or "off" (token auth). */
+const CHILD_ENV = 'ORCA_BENCH_DTR_CHILD';
 
 const MiB = 1024 * 1024;
 const REPO = 'benchadmin/app';
@@ -29,15 +38,28 @@ interface Target {
     body?: Buffer,
     headers?: Record<string, string>,
   ): Promise<{ status: number; headers: IncomingMessage['headers']; bytes: number; text: string }>;
+  /** The server process, whose CPU time is read from /proc. */
+  pid: number | undefined;
   close(): Promise<void>;
 }
 
-function client(base: string, ca: string | undefined, bearer: () => string | undefined): Target['send'] {
+/** CPU time (user + system) a process has used so far, in ms; undefined where /proc is missing. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the ")" of the command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+function client(base: string, ca: string, bearer: () => string | undefined): Target['send'] {
   const url = new URL(base);
-  const https = url.protocol === 'https:';
-  const agent = https
-    ? new HttpsAgent({ keepAlive: true, maxSockets: 8, ca })
-    : new HttpAgent({ keepAlive: true, maxSockets: 8 });
+  const agent = new HttpsAgent({ keepAlive: true, maxSockets: 8, ca });
   return (method, path, body, headers = {}) =>
     new Promise((resolve, reject) => {
       const token = bearer();
@@ -45,7 +67,7 @@ function client(base: string, ca: string | undefined, bearer: () => string | und
       if (token) all.Authorization = `Bearer ${token}`;
       if (body) all['Content-Length'] = String(body.length);
       const options = { hostname: url.hostname, port: url.port, path, method, headers: all, agent };
-      const req = (https ? httpsRequest : httpRequest)(options, (res) => {
+      const req = httpsRequest(options, (res) => {
         let bytes = 0;
         const small: Buffer[] = [];
         res.on('data', (c: Buffer) => {
@@ -110,90 +132,152 @@ async function measure(clients: number, total: number, op: (i: number) => Promis
   return total / (Number(process.hrtime.bigint() - started) / 1e9);
 }
 
-interface Row {
+interface Scenario {
   name: string;
   clients: number;
   unit: string;
-  value: number;
+  /** Operations per measurement (for the server's CPU time per operation). */
+  ops: number;
+  /** Measures once against one target; the result is in `unit`. */
+  run(send: Target['send']): Promise<number>;
 }
 
-async function runSuite(target: Target): Promise<Row[]> {
-  const { send } = target;
-  const rows: Row[] = [];
+const IMAGE_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/** Seeds a target (config, layer, a 10 MiB blob and a tagged manifest); returns the scenarios. */
+function scenarios(): { seed(send: Target['send']): Promise<void>; list: Scenario[] } {
   const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
   const layer = randomBytes(1024);
   const big = randomBytes(10 * MiB);
-  for (const b of [config, layer, big]) await pushBlob(send, b);
   const bigDigest = digestOf(big);
-  const manifest = manifestFor(config, layer, 0);
-  const put = await send('PUT', `/v2/${REPO}/manifests/latest`, manifest, {
-    'Content-Type': 'application/vnd.oci.image.manifest.v1+json',
-  });
-  if (put.status !== 201) throw new Error(`manifest put: ${put.status} ${put.text}`);
+  let round = 0;
+  const list: Scenario[] = [];
   for (const clients of [1, 4]) {
     const pushes = clients === 1 ? 40 : 80;
-    const blobs = Array.from({ length: pushes }, () => randomBytes(MiB));
-    rows.push({
+    list.push({
       name: 'blob push 1 MiB',
       clients,
       unit: 'push/s',
-      value: await measure(clients, pushes, (i) => pushBlob(send, blobs[i]!)),
+      ops: pushes,
+      run: (send) => {
+        // Fresh content every time: a blob the registry already has would not be written again.
+        const blobs = Array.from({ length: pushes }, () => randomBytes(MiB));
+        return measure(clients, pushes, (i) => pushBlob(send, blobs[i]!));
+      },
     });
     const pulls = clients === 1 ? 30 : 60;
-    const pullRate = await measure(clients, pulls, async () => {
-      const res = await send('GET', `/v2/${REPO}/blobs/${bigDigest}`);
-      if (res.status !== 200 || res.bytes !== big.length) throw new Error(`blob pull: ${res.status}`);
+    list.push({
+      name: 'blob pull 10 MiB',
+      clients,
+      unit: 'MiB/s',
+      ops: pulls,
+      run: async (send) =>
+        10 *
+        (await measure(clients, pulls, async () => {
+          const res = await send('GET', `/v2/${REPO}/blobs/${bigDigest}`);
+          if (res.status !== 200 || res.bytes !== big.length) throw new Error(`blob pull: ${res.status}`);
+        })),
     });
-    rows.push({ name: 'blob pull 10 MiB', clients, unit: 'MiB/s', value: pullRate * 10 });
     const puts = clients === 1 ? 200 : 400;
-    rows.push({
+    list.push({
       name: 'manifest PUT',
       clients,
       unit: 'req/s',
-      value: await measure(clients, puts, async (i) => {
-        const res = await send(
-          'PUT',
-          `/v2/${REPO}/manifests/t${clients}-${i}`,
-          manifestFor(config, layer, i),
-          {
-            'Content-Type': 'application/vnd.oci.image.manifest.v1+json',
-          },
-        );
-        if (res.status !== 201) throw new Error(`manifest put: ${res.status} ${res.text}`);
-      }),
+      ops: puts,
+      run: (send) => {
+        const r = round++;
+        return measure(clients, puts, async (i) => {
+          const res = await send(
+            'PUT',
+            `/v2/${REPO}/manifests/t${clients}-${r}-${i}`,
+            manifestFor(config, layer, i),
+            {
+              'Content-Type': IMAGE_MANIFEST,
+            },
+          );
+          if (res.status !== 201) throw new Error(`manifest put: ${res.status} ${res.text}`);
+        });
+      },
     });
     const gets = clients === 1 ? 300 : 600;
-    rows.push({
+    list.push({
       name: 'manifest GET',
       clients,
       unit: 'req/s',
-      value: await measure(clients, gets, async () => {
-        const res = await send('GET', `/v2/${REPO}/manifests/latest`, undefined, {
-          Accept: 'application/vnd.oci.image.manifest.v1+json',
-        });
-        if (res.status !== 200) throw new Error(`manifest get: ${res.status}`);
-      }),
+      ops: gets,
+      run: (send) =>
+        measure(clients, gets, async () => {
+          const res = await send('GET', `/v2/${REPO}/manifests/latest`, undefined, {
+            Accept: IMAGE_MANIFEST,
+          });
+          if (res.status !== 200) throw new Error(`manifest get: ${res.status}`);
+        }),
     });
   }
-  return rows;
+  return {
+    async seed(send) {
+      for (const b of [config, layer, big]) await pushBlob(send, b);
+      const put = await send('PUT', `/v2/${REPO}/manifests/latest`, manifestFor(config, layer, 0), {
+        'Content-Type': IMAGE_MANIFEST,
+      });
+      if (put.status !== 201) throw new Error(`manifest put: ${put.status} ${put.text}`);
+    },
+    list,
+  };
 }
 
-async function startOrca(authDisabled: boolean): Promise<Target> {
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** In the child process: serves orca's DTR on a fresh store, prints where, runs until stdin closes. */
+async function serveOrca(authDisabled: boolean): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'orca-bench-dtr-'));
   const store = new EmbeddedStore({ dir: join(dir, 'store') });
   const kek = randomBytes(32).toString('base64');
   const cas = new CertificateAuthorityService(store, kek);
   await cas.bootstrap(24 * 3600 * 1000);
   await new Directory(store).create({ name: ADMIN[0], password: ADMIN[1], isAdmin: true });
-  const dtr: RunningDtr = await startDtr(
+  const dtr = await startDtr(
     {
       host: '127.0.0.1',
       port: await freePort(),
       dataDir: join(dir, 'data'),
       registryAuthDisabled: authDisabled,
     },
-    { store, kek, cas, log: { error: () => undefined } },
+    { store, kek, cas, log: { error: (m) => console.error(m) } },
   );
+  const stop = async () => {
+    await dtr.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.stdin.on('end', () => void stop());
+  process.stdin.resume();
+  console.log(JSON.stringify({ url: dtr.url, caPem: dtr.caPem, registryHost: dtr.registryHost }));
+}
+
+/** Starts a child process and reads the one JSON line it prints when it serves. */
+async function spawnServing(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const line = await new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`orca DTR exited with ${code}`)));
+  });
+  return { child, line };
+}
+
+async function startOrca(authDisabled: boolean): Promise<Target> {
+  const { child, line } = await spawnServing(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url)],
+    { ...process.env, [CHILD_ENV]: authDisabled ? 'off' : 'on' },
+  );
+  const dtr = JSON.parse(line) as { url: string; caPem: string; registryHost: string };
   const basic = `Basic ${Buffer.from(ADMIN.join(':')).toString('base64')}`;
   const plain = client(dtr.url, dtr.caPem, () => undefined);
   const created = await plain('POST', '/api/v0/repositories/benchadmin', Buffer.from('{"name":"app"}'), {
@@ -210,26 +294,57 @@ async function startOrca(authDisabled: boolean): Promise<Target> {
   return {
     name: authDisabled ? 'orca (auth off)' : 'orca (token auth)',
     send: client(dtr.url, dtr.caPem, () => token),
+    pid: child.pid,
     async close() {
-      await dtr.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      const exited = new Promise((resolve) =>
+        child.exitCode === null ? child.once('exit', resolve) : resolve(0),
+      );
+      child.stdin!.end();
+      await exited;
     },
   };
 }
 
+/** docker-registry over HTTPS too, with a P-256 certificate from a CA made like orca's. */
 async function startDockerRegistry(): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'orca-bench-registry-'));
   const address = `127.0.0.1:${await freePort()}`;
+  const store = new EmbeddedStore({ dir: join(dir, 'store') });
+  const cas = new CertificateAuthorityService(store, randomBytes(32).toString('base64'));
+  await cas.bootstrap(24 * 3600 * 1000);
+  const key = await generateKeyPair();
+  const issued = await (
+    await cas.clusterAuthority()
+  ).issueServerCertificate({ publicKeyPem: key.publicKeyPem, commonName: 'registry', hosts: ['127.0.0.1'] });
+  const caPem = await cas.clusterBundle();
+  await store.close();
+  writeFileSync(join(dir, 'cert.pem'), issued.certPem);
+  writeFileSync(join(dir, 'key.pem'), key.privateKeyPem, { mode: 0o600 });
   const configFile = join(dir, 'config.yml');
   writeFileSync(
     configFile,
-    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: ${address}\n`,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${dir}/data`,
+      'http:',
+      `  addr: ${address}`,
+      '  tls:',
+      `    certificate: ${dir}/cert.pem`,
+      `    key: ${dir}/key.pem`,
+      '',
+    ].join('\n'),
   );
   const child: ChildProcess = spawn('docker-registry', ['serve', configFile], { stdio: 'ignore' });
+  const send = client(`https://${address}`, caPem, () => undefined);
   for (let i = 0; ; i++) {
-    const up = await fetch(`http://${address}/v2/`).then(
-      (r) => r.ok,
+    const up = await send('GET', '/v2/').then(
+      (r) => r.status === 200,
       () => false,
     );
     if (up) break;
@@ -238,41 +353,67 @@ async function startDockerRegistry(): Promise<Target> {
   }
   return {
     name: 'docker-registry',
-    send: client(`http://${address}`, undefined, () => undefined),
+    send,
+    pid: child.pid,
     async close() {
+      const exited = new Promise((resolve) =>
+        child.exitCode === null ? child.once('exit', resolve) : resolve(0),
+      );
       child.kill('SIGTERM');
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
-async function suiteOf(start: () => Promise<Target>): Promise<{ name: string; rows: Row[] }> {
-  const target = await start();
+/** Rounds per scenario (the median is printed); targets take turns so machine noise hits all. */
+const ROUNDS = Math.max(1, Number(process.env.ORCA_BENCH_REGISTRY_ROUNDS ?? 3));
+
+export async function benchRegistry(): Promise<void> {
+  console.log(
+    '\nregistry: orca DTR vs Debian docker-registry, each in its own process, both HTTPS, same Node client (keep-alive);',
+  );
+  console.log(`  median of ${ROUNDS} interleaved rounds; server CPU time per operation from /proc`);
+  const targets: Target[] = [];
   try {
-    return { name: target.name, rows: await runSuite(target) };
+    try {
+      targets.push(await startDockerRegistry());
+    } catch (error) {
+      console.log(`  docker-registry unavailable: ${(error as Error).message}`);
+      return;
+    }
+    targets.push(await startOrca(true), await startOrca(false));
+    const { seed, list } = scenarios();
+    for (const target of targets) await seed(target.send);
+    for (const scenario of list) {
+      const samples: number[][] = targets.map(() => []);
+      const cpu: number[][] = targets.map(() => []);
+      for (let round = 0; round < ROUNDS; round++)
+        for (const [i, target] of targets.entries()) {
+          const before = cpuMs(target.pid);
+          samples[i]!.push(await scenario.run(target.send));
+          const after = cpuMs(target.pid);
+          if (before !== undefined && after !== undefined) cpu[i]!.push((after - before) / scenario.ops);
+        }
+      const values = samples.map(median);
+      const cpuPerOp = cpu.map((c) => (c.length > 0 ? `${median(c).toFixed(2)} ms CPU/op` : 'CPU n/a'));
+      const reference = values[0]!;
+      const label = `${scenario.name} c=${scenario.clients}`.padEnd(24);
+      const figures = targets
+        .slice(1)
+        .map(
+          (target, i) =>
+            `${target.name} ${values[i + 1]!.toFixed(1)} (${(values[i + 1]! / reference).toFixed(2)}x, ${cpuPerOp[i + 1]})`,
+        )
+        .join('   ');
+      console.log(
+        `  ${label} docker-registry ${reference.toFixed(1)} ${scenario.unit} (${cpuPerOp[0]})   ${figures}`,
+      );
+    }
   } finally {
-    await target.close();
+    for (const target of targets) await target.close();
   }
 }
 
-export async function benchRegistry(): Promise<void> {
-  console.log('\nregistry: orca DTR vs Debian docker-registry, same Node client (keep-alive)');
-  let reference: { name: string; rows: Row[] };
-  try {
-    reference = await suiteOf(startDockerRegistry);
-  } catch (error) {
-    console.log(`  docker-registry unavailable: ${(error as Error).message}`);
-    return;
-  }
-  const orca = [await suiteOf(() => startOrca(true)), await suiteOf(() => startOrca(false))];
-  for (const [i, row] of reference.rows.entries()) {
-    const label = `${row.name} c=${row.clients}`.padEnd(24);
-    const figures = orca
-      .map((o) => {
-        const value = o.rows[i]!.value;
-        return `${o.name} ${value.toFixed(1)} (${(value / row.value).toFixed(2)}x)`;
-      })
-      .join('   ');
-    console.log(`  ${label} docker-registry ${row.value.toFixed(1)} ${row.unit}   ${figures}`);
-  }
-}
+const childMode = process.env[CHILD_ENV];
+if (childMode !== undefined) await serveOrca(childMode === 'off');

@@ -1,8 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { FsBlobStore, LengthMismatchError } from './blob-store.js';
 import { parseDigest } from './grammar.js';
 
@@ -50,6 +50,63 @@ describe('FsBlobStore', () => {
       blobs.append(id, 3, Readable.from([Buffer.from('ab')]), () => undefined, 4),
     ).rejects.toBeInstanceOf(LengthMismatchError);
     expect(await blobs.uploadSize(id)).toBe(3);
+  });
+
+  it('appends a many-chunk body in batched writes, byte for byte, and rolls a long one back', async () => {
+    const id = randomUUID();
+    await blobs.createUpload(id);
+    const data = randomBytes(3 * 1024 * 1024 + 12345);
+    const chunks = Array.from({ length: Math.ceil(data.length / 16384) }, (_, i) =>
+      data.subarray(i * 16384, (i + 1) * 16384),
+    );
+    const hash = createHash('sha256');
+    const size = await blobs.append(id, 0, Readable.from(chunks), (c) => hash.update(c), data.length);
+    expect(size).toBe(data.length);
+    expect(hash.digest('hex')).toBe(digestOf(data).hex);
+    expect(await blobs.hashUpload(id, 'sha256')).toBe(digestOf(data).hex);
+    await expect(
+      blobs.append(id, size, Readable.from(chunks), () => undefined, data.length - 1),
+    ).rejects.toBeInstanceOf(LengthMismatchError);
+    expect(await blobs.uploadSize(id)).toBe(data.length);
+  });
+
+  it('sends a blob or a byte range into a sink chunk by chunk, and stops when the sink closes', async () => {
+    const id = randomUUID();
+    await blobs.createUpload(id);
+    const data = randomBytes(2 * 1024 * 1024 + 777);
+    await blobs.append(id, 0, Readable.from([data]), () => undefined);
+    const digest = digestOf(data);
+    await blobs.commitUpload(id, digest);
+    const collect = async (range?: { start: number; end: number }) => {
+      const chunks: Buffer[] = [];
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          chunks.push(Buffer.from(chunk));
+          setImmediate(done);
+        },
+      });
+      await blobs.send(digest, range, sink);
+      return Buffer.concat(chunks);
+    };
+    expect((await collect()).equals(data)).toBe(true);
+    expect(
+      (await collect({ start: 1024 * 1024 - 5, end: 2 * 1024 * 1024 + 10 })).equals(
+        data.subarray(1024 * 1024 - 5, 2 * 1024 * 1024 + 11),
+      ),
+    ).toBe(true);
+    let writes = 0;
+    const closing = new Writable({
+      write(_chunk, _encoding, done) {
+        writes++;
+        closing.destroy();
+        done();
+      },
+    });
+    await blobs.send(digest, undefined, closing);
+    expect(writes).toBe(1);
+    await expect(blobs.send(digestOf(Buffer.from('absent')), undefined, new Writable())).rejects.toThrow(
+      /ENOENT/,
+    );
   });
 
   it('never builds a path from anything but an upload id', async () => {

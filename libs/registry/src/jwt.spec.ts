@@ -88,6 +88,24 @@ describe('registry JWTs', () => {
     await expect(s.verify(token, 'dtr.test')).rejects.toThrow(/expired/);
   });
 
+  it('remembers a verified token, still checking audience and lifetime on every use and dropping it with its key', async () => {
+    const s = signer();
+    const { token } = await s.issue('alice', 'dtr.test', access);
+    const kid = (JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string })
+      .kid;
+    expect((await s.verify(token, 'dtr.test')).sub).toBe('alice');
+    expect((await s.verify(token, 'dtr.test')).sub).toBe('alice');
+    await expect(s.verify(token, 'other.service')).rejects.toThrow(/another service/);
+    // The key leaves the ring (as rotation does once its tokens are expired): the token goes with it.
+    await store.delete(dtrKeys.signingKey(kid));
+    await s.rotate();
+    await expect(s.verify(token, 'dtr.test')).rejects.toThrow(/unknown key/);
+    const fresh = await s.issue('bob', 'dtr.test', access);
+    await expect(s.verify(fresh.token, 'dtr.test')).resolves.toBeDefined();
+    now += 301_000;
+    await expect(s.verify(fresh.token, 'dtr.test')).rejects.toThrow(/expired/);
+  });
+
   it('rotates: a new key signs, the old one verifies until its tokens expire, then goes', async () => {
     const s = signer(600_000);
     const first = await s.issue('alice', 'dtr.test', access);

@@ -115,8 +115,13 @@ export function verifyJwtSignature(
 
 const CLOCK_SKEW_SECONDS = 30;
 
+/** Tokens whose signature was checked, remembered so a client's next requests skip the ECDSA
+ *  verify and JSON parse; issuer, audience and lifetime are still checked on every use. */
+const VERIFIED_CACHE_SIZE = 1024;
+
 export class TokenSigner {
   private keys = new Map<string, LoadedKey>();
+  private readonly verified = new Map<string, { claims: TokenClaims; kid: string }>();
   private loadedAt = 0;
   private readonly now: () => number;
 
@@ -215,9 +220,30 @@ export class TokenSigner {
 
   /** Checks signature, issuer, audience and lifetime; throws TokenError. */
   async verify(token: string, audience: string): Promise<TokenClaims> {
+    const known = this.verified.get(token);
+    // A token signed by a key that left the ring verifies no more.
+    const claims = known && this.keys.has(known.kid) ? known.claims : await this.verifySignature(token);
+    const now = Math.floor(this.now() / 1000);
+    if (claims.iss !== this.options.issuer) throw new TokenError('token from another issuer');
+    if (claims.aud !== audience) throw new TokenError('token for another service');
+    if (typeof claims.exp !== 'number' || claims.exp <= now) {
+      this.verified.delete(token);
+      throw new TokenError('token expired');
+    }
+    if (typeof claims.nbf !== 'number' || claims.nbf > now + CLOCK_SKEW_SECONDS)
+      throw new TokenError('token not yet valid');
+    return claims;
+  }
+
+  private async verifySignature(token: string): Promise<TokenClaims> {
+    let kid = '';
+    const lookup = (k: string) => {
+      kid = k;
+      return this.keys.get(k)?.publicKey;
+    };
     let claims: TokenClaims;
     try {
-      claims = verifyJwtSignature(token, (kid) => this.keys.get(kid)?.publicKey);
+      claims = verifyJwtSignature(token, lookup);
     } catch (error) {
       // A kid we have not seen yet may come from another replica's fresh key: reload once.
       if (
@@ -227,14 +253,10 @@ export class TokenSigner {
       )
         throw error;
       await this.reload();
-      claims = verifyJwtSignature(token, (kid) => this.keys.get(kid)?.publicKey);
+      claims = verifyJwtSignature(token, lookup);
     }
-    const now = Math.floor(this.now() / 1000);
-    if (claims.iss !== this.options.issuer) throw new TokenError('token from another issuer');
-    if (claims.aud !== audience) throw new TokenError('token for another service');
-    if (typeof claims.exp !== 'number' || claims.exp <= now) throw new TokenError('token expired');
-    if (typeof claims.nbf !== 'number' || claims.nbf > now + CLOCK_SKEW_SECONDS)
-      throw new TokenError('token not yet valid');
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { claims, kid });
     return claims;
   }
 }

@@ -277,7 +277,18 @@ export class RegistryHandler {
     }
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     res.writeHead(status);
-    const stream = this.options.blobs.read(digest, range.kind === 'range' ? range.range : undefined);
+    const byteRange = range.kind === 'range' ? range.range : undefined;
+    if (this.options.blobs.send) {
+      try {
+        await this.options.blobs.send(digest, byteRange, res);
+      } catch {
+        res.destroy();
+        return;
+      }
+      if (!res.destroyed) res.end();
+      return;
+    }
+    const stream = this.options.blobs.read(digest, byteRange);
     await new Promise<void>((resolve) => {
       stream.once('error', () => {
         res.destroy();
