@@ -4,8 +4,10 @@
 #   node-base  orca/node-base:<hash>  busybox + the host's /usr/bin/node and its libraries + CA certs
 #   etcd       orca/etcd:<hash>       ucp-kv: Debian's etcd on orca/busybox
 #   orca       orca/orca:<hash>       dist/ + production node_modules on orca/node-base
+#   kube       orca/kube:<k8s version>-<hash>  kube-apiserver, -controller-manager, -scheduler and
+#              kwok (static Go binaries cached by scripts/kube-binaries.mjs) on orca/busybox
 #
-# Usage: scripts/build-images.sh [busybox|node-base|etcd|orca]...   (default: all)
+# Usage: scripts/build-images.sh [busybox|node-base|etcd|orca|kube]...   (default: all but kube)
 # Talks to $DOCKER_HOST (or the default engine). Prints one `name=ref` line per image on stdout;
 # progress goes to stderr. Every tag is a hash of the image's inputs, so the script is idempotent:
 # an image whose tag already exists is skipped, and the rootfs tars are cached in $ORCA_IMAGE_CACHE
@@ -179,6 +181,36 @@ build_orca() {
   echo "orca=$ref"
 }
 
+# The Kubernetes components' image for the docker runtime (component setting kubernetes.image). The
+# binaries must be built first (`node scripts/kube-binaries.mjs`, about 11 minutes the first time).
+build_kube() {
+  build_busybox
+  local paths version bins
+  paths="$(node "$ROOT/scripts/kube-binaries.mjs" --paths)"
+  version="$(node -e 'console.log(JSON.parse(process.argv[1]).kubernetesVersion)' "$paths")"
+  bins="$(node -e 'const p = JSON.parse(process.argv[1]); console.log([p.kubeApiserver, p.kubeControllerManager, p.kubeScheduler, p.kwok].join(" "))' "$paths")"
+  local bin
+  for bin in $bins; do
+    [ -x "$bin" ] || { echo "$bin is not built: run node scripts/kube-binaries.mjs" >&2; exit 1; }
+  done
+  local ref
+  # shellcheck disable=SC2086
+  ref="orca/kube:${version}-$( (echo "$BUSYBOX_REF recipe $RECIPE"; hash_files $bins) | short_hash)"
+  if image_exists "$ref"; then
+    log "$ref exists"
+  else
+    local ctx
+    ctx="$(mktemp -d)"
+    # shellcheck disable=SC2086
+    cp $bins "$ctx/"
+    printf 'ARG BASE\nFROM ${BASE}\nCOPY kube-apiserver kube-controller-manager kube-scheduler kwok /usr/local/bin/\nENTRYPOINT []\n' >"$ctx/Dockerfile"
+    log "building $ref"
+    docker build -q --build-arg "BASE=$BUSYBOX_REF" -t "$ref" "$ctx" >/dev/null
+    rm -rf "$ctx"
+  fi
+  echo "kube=$ref"
+}
+
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(busybox node-base etcd orca)
 for target in "${targets[@]}"; do
@@ -187,8 +219,9 @@ for target in "${targets[@]}"; do
     node-base) build_node_base && echo "node-base=$NODE_BASE_REF" ;;
     etcd) build_etcd ;;
     orca) build_orca ;;
+    kube) build_kube ;;
     *)
-      echo "unknown image: $target (expected busybox, node-base, etcd or orca)" >&2
+      echo "unknown image: $target (expected busybox, node-base, etcd, orca or kube)" >&2
       exit 2
       ;;
   esac

@@ -60,6 +60,34 @@ if (mode === 'test') {
   }
 }
 
+// `npm start` runs the Kubernetes control plane unless ORCA_KUBERNETES=false: Debian's etcd as its
+// storage, and the binaries built once from Go modules (about 11 minutes the first time). Without
+// them orca still starts, with Kubernetes off, and says why.
+if (mode === 'start' && process.env.ORCA_KUBERNETES !== 'false' && !process.env.ORCA_KUBE_APISERVER) {
+  if (!has('etcd')) {
+    if (process.getuid?.() === 0) {
+      console.log('[prepare] installing Debian package etcd-server (Kubernetes storage)');
+      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+      run('apt-get update -qq', { env });
+      run('apt-get install -y -qq --no-install-recommends etcd-server', { env });
+    } else {
+      console.log('[prepare] etcd is missing (Debian etcd-server; needs root): Kubernetes will be off');
+    }
+  }
+  const { binaryPaths, ensureKubeBinaries } = await import('./kube-binaries.mjs');
+  const paths = binaryPaths();
+  if (![paths.kubeApiserver, paths.kubeControllerManager, paths.kubeScheduler, paths.kwok].every(existsSync))
+    console.log(
+      '[prepare] building kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go ' +
+        'modules (once; about 11 minutes the first time; ORCA_KUBERNETES=false skips it)',
+    );
+  try {
+    ensureKubeBinaries();
+  } catch (error) {
+    console.log(`[prepare] Kubernetes binaries: ${error.message}; Kubernetes will be off`);
+  }
+}
+
 // The OCI conformance suite (a Go program) for the DTR tests, built once into a cache outside the repo.
 if (mode === 'test') {
   if (has('go')) run('scripts/build-oci-conformance.sh', { stdio: ['ignore', 'ignore', 'inherit'] });

@@ -53,6 +53,8 @@ describe('npm start', () => {
       ORCA_DATA_DIR: dataDir,
       ORCA_ENGINE: join(dataDir, 'no-engine.sock'),
       ORCA_ADMIN_PASSWORD: '',
+      // Kubernetes has its own test (kube.e2e-spec.ts); here its fixed ports would clash.
+      ORCA_KUBERNETES: 'false',
     };
     const first = start(env);
     try {

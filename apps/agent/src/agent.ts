@@ -9,9 +9,11 @@ import {
   parseCertificate,
   renewalTime,
 } from '@orca/pki';
+import { KUBE_COMPONENT_NAMES, type KubeNodeBundle } from '@orca/cluster';
 import { reconcileNode, specHash, type ComponentSpec, type Runtime } from '@orca/reconcile';
 import { hostname as osHostname } from 'node:os';
 import { httpsJson, httpsRequest, HttpError } from './https-json.js';
+import { kubeFilesPresent, writeKubeFiles } from './kube-files.js';
 import { loadIdentity, saveIdentity, type NodeIdentity } from './node-identity.js';
 
 export interface AgentOptions {
@@ -312,6 +314,9 @@ export class Agent {
 
   /** True when the runtime differs from the desired list: missing, stopped, changed or unwanted components. */
   async drifted(): Promise<boolean> {
+    // Kubernetes components started before their files were written (install starts a manager's
+    // components itself) wait for them: missing files are a drift too.
+    if (this.wantsKube() && !kubeFilesPresent(this.options.stateDir)) return true;
     const running = await this.options.runtime.list();
     const wanted = new Map(this.desired.components.map((spec) => [spec.name, specHash(spec)]));
     for (const [name, hash] of wanted) {
@@ -338,9 +343,30 @@ export class Agent {
       });
   }
 
+  private wantsKube(): boolean {
+    const names: readonly string[] = KUBE_COMPONENT_NAMES;
+    return this.desired.components.some((c) => names.includes(c.name));
+  }
+
+  /**
+   * A manager running Kubernetes gets its components' certificates, keys and kubeconfigs from a
+   * manager before they start; rewritten when they changed (a new address, a new CA bundle).
+   */
+  private async syncKubeFiles(): Promise<void> {
+    if (!this.wantsKube()) return;
+    const bundle = await httpsJson<KubeNodeBundle>(
+      'GET',
+      `${this.identity.managerUrl}/api/orca/v1/nodes/${this.identity.nodeId}/kube`,
+      this.tls(),
+    );
+    const changed = writeKubeFiles(this.options.stateDir, bundle);
+    if (changed > 0) this.log(`ucp-agent: wrote ${changed} Kubernetes certificate and configuration files`);
+  }
+
   private async reconcileIfDrifted(): Promise<void> {
     if (this.desired.revision === 0 || !(await this.drifted())) return;
     this.log(`ucp-agent: node ${this.identity.nodeId} differs from its desired state; running ucp-reconcile`);
+    await this.syncKubeFiles();
     const result = await reconcileNode({
       nodeId: this.identity.nodeId,
       desired: this.desired.components,

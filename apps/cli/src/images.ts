@@ -10,13 +10,15 @@ export async function ensureImages(
   engineSocket: string,
   given: { orca?: string; etcd?: string },
   log: (line: string) => void,
-): Promise<{ orca: string; etcd: string }> {
-  if (given.orca && given.etcd) return { orca: given.orca, etcd: given.etcd };
+  options: { kube?: boolean } = {},
+): Promise<{ orca: string; etcd: string; kube?: string }> {
+  if (given.orca && given.etcd && !options.kube) return { orca: given.orca, etcd: given.etcd };
   log('Building orca images from deploy/ (cached when unchanged)');
   const output = await new Promise<string>((resolveOutput, reject) => {
     execFile(
       'bash',
-      [join(root, 'scripts', 'build-images.sh'), 'etcd', 'orca'],
+      // kube: the Kubernetes components' image, from the binaries scripts/kube-binaries.mjs built.
+      [join(root, 'scripts', 'build-images.sh'), 'etcd', 'orca', ...(options.kube ? ['kube'] : [])],
       { env: { ...process.env, DOCKER_HOST: `unix://${engineSocket}` }, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) =>
         error ? reject(new Error(`image build failed: ${stderr.slice(-2000)}`)) : resolveOutput(stdout),
@@ -29,5 +31,6 @@ export async function ensureImages(
       .filter((parts) => parts.length === 2),
   ) as Record<string, string>;
   if (!refs.orca || !refs.etcd) throw new Error(`image build printed no refs: ${output}`);
-  return { orca: given.orca ?? refs.orca, etcd: given.etcd ?? refs.etcd };
+  if (options.kube && !refs.kube) throw new Error(`image build printed no kube ref: ${output}`);
+  return { orca: given.orca ?? refs.orca, etcd: given.etcd ?? refs.etcd, kube: refs.kube };
 }

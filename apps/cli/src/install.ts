@@ -12,6 +12,8 @@ import {
   NODE_CERTS_VOLUME,
   KV_CLIENT_PORT,
   DEFAULT_COMPONENT_SETTINGS,
+  KUBE_APISERVER_PORT,
+  KUBE_COMPONENT_NAMES,
   type NodeSpec,
   type NodeCertRecord,
   type ComponentSettings,
@@ -68,6 +70,8 @@ export async function installCommand(argv: string[]): Promise<number> {
     'engine-dir': { type: 'string' },
     'orca-image': { type: 'string' },
     'etcd-image': { type: 'string' },
+    // The Kubernetes control plane on managers (off by default until install tests cover it).
+    kubernetes: { type: 'boolean', default: false },
   });
   if (!values.engine) throw new UsageError('--engine SOCKET is required (the Docker Engine to install on)');
   const port = Number(values['controller-port']);
@@ -91,12 +95,20 @@ export async function installCommand(argv: string[]): Promise<number> {
     throw new Error('this engine is not a swarm manager; install on a manager');
 
   // 2. Images, built locally from deploy/.
-  const images = await ensureImages(
+  const { kube: kubeImage, ...images } = await ensureImages(
     values.engine,
     { orca: values['orca-image'], etcd: values['etcd-image'] },
     log,
+    { kube: values.kubernetes },
   );
-  const settings: ComponentSettings = { ...DEFAULT_COMPONENT_SETTINGS, images, controllerPort: port };
+  const settings: ComponentSettings = {
+    ...DEFAULT_COMPONENT_SETTINGS,
+    images,
+    controllerPort: port,
+    ...(kubeImage
+      ? { kubernetes: { enabled: true, apiserverPort: KUBE_APISERVER_PORT, image: kubeImage } }
+      : {}),
+  };
 
   // 3. The CAs, the join tokens and the first manager's identity, made in a scratch store and then
   //    written to ucp-kv once it runs (ucp-kv itself needs the manager's certificate to start).
@@ -182,8 +194,15 @@ export async function installCommand(argv: string[]): Promise<number> {
       );
       const tokens = await new CertificateAuthorityService(kv, kek).joinTokens();
 
-      // 5. The rest of the manager's components.
-      await converge(engine, node.id, planned, log);
+      // 5. The rest of the manager's components; Kubernetes' wait for the agent, which writes their
+      //    files first.
+      const kubeNames: readonly string[] = KUBE_COMPONENT_NAMES;
+      await converge(
+        engine,
+        node.id,
+        planned.filter((c) => !kubeNames.includes(c.name)),
+        log,
+      );
       await waitFor('ucp-controller to answer /_ping', 90_000, async () => {
         const ping = await httpsRequest('GET', `${managerUrl}/_ping`, { ca: caPem }, undefined, 3000);
         return ping.status === 200;

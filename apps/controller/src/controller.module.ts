@@ -1,5 +1,5 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
-import { CertificateAuthorityService, NodeService } from '@orca/cluster';
+import { CertificateAuthorityService, KubePki, NodeService } from '@orca/cluster';
 import type { KubeService } from '@orca/kube';
 import type { OidcService } from '@orca/oidc';
 import type { Store } from '@orca/store';
@@ -36,6 +36,7 @@ export class ControllerModule {
     nodes: NodeService;
     oidc: OidcService;
     kube?: KubeService;
+    kubePki?: KubePki;
   }): DynamicModule {
     return {
       module: ControllerModule,
@@ -48,8 +49,9 @@ export class ControllerModule {
         { provide: NodeService, useValue: deps.nodes },
         { provide: OIDC, useValue: deps.oidc },
         { provide: KUBE_SERVICE, useValue: deps.kube ?? null },
+        { provide: KubePki, useValue: deps.kubePki ?? null },
       ],
-      exports: [STORE, CertificateAuthorityService, NodeService, OIDC, KUBE_SERVICE],
+      exports: [STORE, CertificateAuthorityService, NodeService, OIDC, KUBE_SERVICE, KubePki],
     };
   }
 }

@@ -5,7 +5,7 @@ import 'reflect-metadata';
 import { Logger, type INestApplication, type NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
-import { CertificateAuthorityService, ManagerLoops, NodeService } from '@orca/cluster';
+import { CertificateAuthorityService, KubePki, ManagerLoops, NodeService } from '@orca/cluster';
 import { ConfigError, type ControllerConfig } from '@orca/config';
 import { Authenticator, ensureAdmin } from '@orca/identity';
 import type { KubeService } from '@orca/kube';
@@ -22,6 +22,7 @@ import { auditMiddleware } from './audit/audit.middleware.js';
 import { CONFIG_TOML_PATH, configTomlBody } from './config/body.js';
 import { ControllerModule } from './controller.module.js';
 import { installFrontDoor } from './frontdoor/install.js';
+import { FakeNodeLoop, managedKubeConfig } from './kube/managed.js';
 import { createKubeService } from './kube/setup.js';
 
 export interface RunningController {
@@ -116,10 +117,13 @@ export async function startController(
     log: { log: (m) => logger.log(m), warn: (m) => logger.warn(m) },
   });
 
+  // Kubernetes: the apiserver named by ORCA_KUBE_APISERVER, else the one the reconciler runs here.
+  const kubePki = new KubePki(store, cas, kek);
+  const kubeConfig = config.kube ?? (await managedKubeConfig(config, store, kubePki));
   const kube =
-    config.kube &&
+    kubeConfig &&
     (await createKubeService({
-      config: config.kube,
+      config: kubeConfig,
       host: config.host,
       controllerUrl: url,
       store,
@@ -129,11 +133,15 @@ export async function startController(
       log: { log: (m) => logger.log(m), warn: (m) => logger.warn(m) },
       isLeader: () => loops.isLeader(),
     }));
+  const fakeNodes =
+    kube && !config.kube
+      ? new FakeNodeLoop(store, kube, () => loops.isLeader(), { warn: (m) => logger.warn(m) })
+      : undefined;
 
   let app: INestApplication | undefined;
   try {
     app = await NestFactory.create(
-      ControllerModule.register({ store, cas, nodes, oidc, kube }),
+      ControllerModule.register({ store, cas, nodes, oidc, kube, kubePki }),
       new ExpressAdapter(),
       {
         // Client certificates are asked for but checked per route: joins and /_ping come without one.
@@ -169,7 +177,9 @@ export async function startController(
     });
     await app.listen(config.port, config.host);
     await kube?.start();
+    fakeNodes?.start();
   } catch (error) {
+    fakeNodes?.stop();
     await kube?.close();
     await app?.close();
     await oidc.close();
@@ -187,6 +197,7 @@ export async function startController(
     oidc,
     kube,
     async close() {
+      fakeNodes?.stop();
       await kube?.close();
       await app?.close();
       await oidc.close();

@@ -2,6 +2,7 @@
 // managers. A pure function of the node and the cluster's component settings, so the leader can
 // recompute it at any time and a changed image or flag rolls out as a changed spec hash.
 import type { ComponentSpec } from '@orca/reconcile';
+import { kubeComponents } from './kube-components.js';
 import type { ComponentSettings, NodeSpec } from './model.js';
 
 export const NODE_CERTS_VOLUME = 'ucp-node-certs';
@@ -129,16 +130,19 @@ export function desiredComponents(node: NodeSpec, settings: ComponentSettings): 
     labels: baseLabels(node, 'ucp-controller'),
     restartPolicy: 'always',
   });
+  components.push(...kubeComponents(node, settings, { certMount, certsDir: NODE_CERTS_DIR, kvUrl }));
   return components;
 }
 
 /**
  * The all-in-one start: the controller and the embedded store live in the `orca up` process itself,
- * so the process runtime runs the per-node component, ucp-proxy, when the node has an engine.
+ * so the process runtime runs the per-node component, ucp-proxy, when the node has an engine, and
+ * on a manager the Kubernetes control plane when it is on (kube-components.ts).
  */
 function processComponents(node: NodeSpec, settings: ComponentSettings): ComponentSpec[] {
   const { engineSocket, certsDir, orcaCommand } = node.facts;
-  if (!engineSocket || !certsDir || !orcaCommand) return [];
+  const kube = kubeComponents(node, settings);
+  if (!engineSocket || !certsDir || !orcaCommand) return kube;
   return [
     {
       name: 'ucp-proxy',
@@ -160,5 +164,6 @@ function processComponents(node: NodeSpec, settings: ComponentSettings): Compone
       labels: baseLabels(node, 'ucp-proxy'),
       restartPolicy: 'always',
     },
+    ...kube,
   ];
 }

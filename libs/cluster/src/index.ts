@@ -4,6 +4,8 @@ export * from './informer.js';
 export * from './certificate-authority.service.js';
 export * from './certificate-signer.js';
 export * from './components.js';
+export * from './kube-components.js';
+export * from './kube-pki.js';
 export * from './component-planner.js';
 export * from './node.service.js';
 export * from './manager-loops.js';

@@ -17,6 +17,10 @@ export const keys = {
   nodeCert: (id: string) => `${ROOT}/nodes/${id}/cert`,
   nodeStatus: (id: string) => `${ROOT}/nodes/${id}/status`,
   nodeDesired: (id: string) => `${ROOT}/nodes/${id}/desired`,
+  /** Kubernetes PKI shared by every manager (service-account key, component client certificates). */
+  kubeCluster: `${ROOT}/kube/cluster`,
+  /** A manager's kube-apiserver serving certificate (its SANs name the node's address). */
+  kubeNode: (id: string) => `${ROOT}/kube/nodes/${id}`,
 };
 
 /** Splits `/orca/v1/nodes/<id>/<part>` into its id and part. */
@@ -106,4 +110,25 @@ export interface ComponentSettings {
   /** Extra flags per component name, appended to its command. */
   extraArgs: Record<string, string[]>;
   controllerPort: number;
+  /** The Kubernetes control plane on managers; absent or `enabled: false`: none. */
+  kubernetes?: KubernetesSettings;
+}
+
+export interface KubernetesSettings {
+  enabled: boolean;
+  /** kube-apiserver's port on each manager (UCP: 12388). */
+  apiserverPort: number;
+  /** Docker runtime: the image holding kube-apiserver, kube-controller-manager, kube-scheduler and kwok. */
+  image?: string;
+  /** Process runtime: the binaries (etcd is Kubernetes' storage there, run as ucp-kv). */
+  binaries?: {
+    kubeApiserver: string;
+    kubeControllerManager: string;
+    kubeScheduler: string;
+    kwok: string;
+    etcd: string;
+  };
+  /** Process runtime: ucp-kv's client and peer ports (UCP: 12379, 12380). */
+  kvClientPort?: number;
+  kvPeerPort?: number;
 }

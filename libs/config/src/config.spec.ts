@@ -1,4 +1,4 @@
-import { ConfigError, loadControllerConfig, parseDuration } from './config.js';
+import { ConfigError, kubeComponentsFrom, loadControllerConfig, parseDuration } from './config.js';
 
 describe('controller configuration', () => {
   it('has the documented defaults', () => {
@@ -27,5 +27,24 @@ describe('controller configuration', () => {
     expect(parseDuration('x', '2160h')).toBe(2160 * 3600 * 1000);
     expect(parseDuration('x', '1h30m')).toBe(90 * 60 * 1000);
     expect(parseDuration('x', '500ms')).toBe(500);
+  });
+
+  it('runs Kubernetes by default on UCP ports, and not when told or given another apiserver', () => {
+    expect(kubeComponentsFrom({})).toEqual({
+      enabled: true,
+      apiserverPort: 12388,
+      kvClientPort: 12379,
+      kvPeerPort: 12380,
+    });
+    expect(kubeComponentsFrom({ ORCA_KUBERNETES: 'false' }).enabled).toBe(false);
+    expect(kubeComponentsFrom({ ORCA_KUBE_APISERVER: 'https://10.0.0.1:6443' }).enabled).toBe(false);
+    expect(kubeComponentsFrom({ ORCA_KUBE_APISERVER_PORT: '22388' }).apiserverPort).toBe(22388);
+    expect(() => kubeComponentsFrom({ ORCA_KUBERNETES: 'yes' })).toThrow('ORCA_KUBERNETES');
+    expect(() => kubeComponentsFrom({ ORCA_KUBE_KV_PORT: '0' })).toThrow('ORCA_KUBE_KV_PORT');
+    // The front door's settings apply without ORCA_KUBE_APISERVER too.
+    expect(loadControllerConfig({ ORCA_KUBE_PORT: '16443' }).kubeFrontDoor).toEqual({
+      port: 16443,
+      authorization: 'webhook',
+    });
   });
 });

@@ -38,6 +38,11 @@ export interface ControllerConfig {
   nodeDownAfterMs: number;
   /** The Kubernetes front door and webhooks; undefined when no apiserver is configured. */
   kube?: KubeConfig;
+  /**
+   * The front door's port and authorization mode when the apiserver is the one orca's reconciler
+   * runs on managers (no ORCA_KUBE_APISERVER): the rest comes from the store.
+   */
+  kubeFrontDoor?: Pick<KubeConfig, 'port' | 'authorization'>;
 }
 
 /** Where the kube-apiserver is and how orca talks to it (files are read when first needed). */
@@ -60,6 +65,43 @@ export interface KubeConfig {
 
 export const DEFAULT_KUBE_PORT = 6443;
 
+/** ORCA_KUBE_PORT and ORCA_KUBE_AUTHORIZATION, which apply however the apiserver is found. */
+export function kubeFrontDoorFrom(env: Source): Pick<KubeConfig, 'port' | 'authorization'> {
+  const authorization = env.ORCA_KUBE_AUTHORIZATION ?? 'webhook';
+  if (authorization !== 'webhook' && authorization !== 'rbac')
+    throw new ConfigError('ORCA_KUBE_AUTHORIZATION', `"${authorization}" is not webhook or rbac`);
+  return { port: parsePort('ORCA_KUBE_PORT', env.ORCA_KUBE_PORT, DEFAULT_KUBE_PORT), authorization };
+}
+
+/** `orca up`'s Kubernetes control plane: on unless ORCA_KUBERNETES=false; its ports on the node. */
+export interface KubeComponentsConfig {
+  enabled: boolean;
+  /** kube-apiserver (UCP: 12388). */
+  apiserverPort: number;
+  /** The etcd that stores Kubernetes' objects with the process runtime (UCP's ucp-kv: 12379, 12380). */
+  kvClientPort: number;
+  kvPeerPort: number;
+}
+
+export const DEFAULT_KUBE_APISERVER_PORT = 12388;
+
+export function kubeComponentsFrom(env: Source): KubeComponentsConfig {
+  const raw = env.ORCA_KUBERNETES ?? 'true';
+  if (raw !== 'true' && raw !== 'false')
+    throw new ConfigError('ORCA_KUBERNETES', `"${raw}" is not true or false`);
+  return {
+    // An apiserver given by ORCA_KUBE_APISERVER replaces the one orca would run.
+    enabled: raw === 'true' && !env.ORCA_KUBE_APISERVER,
+    apiserverPort: parsePort(
+      'ORCA_KUBE_APISERVER_PORT',
+      env.ORCA_KUBE_APISERVER_PORT,
+      DEFAULT_KUBE_APISERVER_PORT,
+    ),
+    kvClientPort: parsePort('ORCA_KUBE_KV_PORT', env.ORCA_KUBE_KV_PORT, 12379),
+    kvPeerPort: parsePort('ORCA_KUBE_KV_PEER_PORT', env.ORCA_KUBE_KV_PEER_PORT, 12380),
+  };
+}
+
 export function kubeConfigFrom(env: Source): KubeConfig | undefined {
   const apiserverUrl = env.ORCA_KUBE_APISERVER;
   if (apiserverUrl === undefined || apiserverUrl === '') return undefined;
@@ -71,11 +113,9 @@ export function kubeConfigFrom(env: Source): KubeConfig | undefined {
       throw new ConfigError(setting, 'required when ORCA_KUBE_APISERVER is set');
     return resolve(value);
   };
-  const authorization = env.ORCA_KUBE_AUTHORIZATION ?? 'webhook';
-  if (authorization !== 'webhook' && authorization !== 'rbac')
-    throw new ConfigError('ORCA_KUBE_AUTHORIZATION', `"${authorization}" is not webhook or rbac`);
+  const { port, authorization } = kubeFrontDoorFrom(env);
   return {
-    port: parsePort('ORCA_KUBE_PORT', env.ORCA_KUBE_PORT, DEFAULT_KUBE_PORT),
+    port,
     apiserverUrl,
     caFile: file('ORCA_KUBE_CA_FILE'),
     proxyCertFile: file('ORCA_KUBE_PROXY_CERT_FILE'),
@@ -180,5 +220,6 @@ export function loadControllerConfig(
         ? parseDuration('ORCA_NODE_DOWN_AFTER', source.ORCA_NODE_DOWN_AFTER)
         : NODE_DOWN_AFTER_MS,
     kube: kubeConfigFrom(source),
+    kubeFrontDoor: kubeFrontDoorFrom(source),
   };
 }
