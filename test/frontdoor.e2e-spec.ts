@@ -424,10 +424,16 @@ describe('the Docker front door with the docker CLI', () => {
         status: 404,
         json: { message: 'page not found' },
       });
+      // A build without a context is bad input; BuildKit sessions are not served.
       const build = await raw(cluster, admin, 'POST', '/v1.41/build');
       expect(build).toMatchObject({
+        status: 400,
+        json: { message: 'a build context (a tar archive) is required' },
+      });
+      const session = await raw(cluster, admin, 'POST', '/v1.41/session');
+      expect(session).toMatchObject({
         status: 501,
-        json: { message: 'docker build is not supported through the UCP API' },
+        json: { message: '/session is not supported through the UCP API' },
       });
       const exec = await raw(cluster, admin, 'POST', '/v1.41/exec/no-such-exec/start', '{}');
       expect(exec.status).toBe(404);

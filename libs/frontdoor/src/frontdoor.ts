@@ -9,6 +9,7 @@ import { Containers } from './containers.js';
 import { EngineUnreachableError, type ClusterNode, type ClusterView, type EnginePool } from './engines.js';
 import { DockerApiError, badRequest, notFound, notImplemented } from './errors.js';
 import { Gateway } from './gateway.js';
+import { Images } from './images.js';
 import { NodeLocal } from './node-local.js';
 import { collectionOf, isObject } from './policy.js';
 import { classify, type ClassifiedRequest } from './routes.js';
@@ -24,6 +25,7 @@ export class FrontDoor {
   private readonly containers: Containers;
   private readonly swarm: SwarmObjects;
   private readonly nodeLocal: NodeLocal;
+  private readonly images: Images;
   private apiVersion?: { at: number; value: Promise<string | undefined> };
 
   constructor(private readonly options: FrontDoorOptions) {
@@ -31,6 +33,7 @@ export class FrontDoor {
     this.containers = new Containers(this.gw);
     this.swarm = new SwarmObjects(this.gw);
     this.nodeLocal = new NodeLocal(this.gw);
+    this.images = new Images(this.gw);
   }
 
   get pool(): EnginePool {
@@ -90,6 +93,8 @@ export class FrontDoor {
     if (!classified) return next();
     if (classified.route.kind === 'system') {
       // /_ping, /version and /info are UCP's own (SystemController); the prefix only picks a version.
+      // Builder-Version 1: the classic builder (BuildKit's /session and /grpc are not served).
+      if (classified.route.name === '_ping') res.setHeader('Builder-Version', '1');
       req.url = `/${classified.route.name}${search}`;
       return next();
     }
@@ -185,7 +190,13 @@ export class FrontDoor {
       case 'images-list':
         return this.nodeLocal.listImages(call);
       case 'image-pull':
-        return this.nodeLocal.pullImage(call);
+        return this.images.pull(call);
+      case 'image-build':
+        return this.images.build(call);
+      case 'image-load':
+        return this.images.load(call);
+      case 'image-save':
+        return this.images.save(call);
       case 'image':
         return this.nodeLocal.imageCall(call, route);
       case 'volumes-list':

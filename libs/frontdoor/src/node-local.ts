@@ -1,6 +1,6 @@
 // Images, volumes and events: node-local resources, read from every node and merged.
 import { readJsonObject, type Call } from './call.js';
-import { forwardableHeaders, readAll, type ClusterNode } from './engines.js';
+import type { ClusterNode } from './engines.js';
 import { DockerApiError, badRequest, notFound } from './errors.js';
 import type { Gateway } from './gateway.js';
 import { collectionOf, isObject, labelsField, withCollectionLabels } from './policy.js';
@@ -34,34 +34,6 @@ export class NodeLocal {
       }
     }
     this.gw.respondJson(call.res, 200, [...byId.values()]);
-  }
-
-  async pullImage(call: Call): Promise<void> {
-    await this.gw.require(call, 'Image Pull', '/');
-    const nodes = await this.gw.cluster.readyNodes();
-    const headers = forwardableHeaders(call.req.headers);
-    // UCP pulls on every node; the progress of each is passed on in turn.
-    const answers = await Promise.all(
-      nodes.map(async (node) => {
-        const response = await this.gw.pool.send(
-          node,
-          'POST',
-          `${call.prefix}${call.path}${call.search}`,
-          headers,
-        );
-        return {
-          status: response.statusCode ?? 502,
-          body: await readAll(response),
-          type: response.headers['content-type'],
-        };
-      }),
-    );
-    const failed = answers.find((a) => a.status !== 200);
-    const chosen = failed ?? answers[0];
-    if (!chosen) throw new DockerApiError(503, 'no node is available');
-    call.res.statusCode = chosen.status;
-    call.res.setHeader('Content-Type', chosen.type ?? 'application/json');
-    call.res.end(failed ? failed.body : Buffer.concat(answers.map((a) => a.body)));
   }
 
   async imageCall(call: Call, route: Extract<Route, { kind: 'image' }>): Promise<void> {

@@ -98,11 +98,20 @@ describe('classify: Docker path -> route and UCP operation', () => {
   });
 
   it('answers unsupported and unknown calls', () => {
-    expect(route('POST', '/v1.41/build')).toEqual({
+    expect(route('POST', '/v1.41/build')).toEqual({ kind: 'image-build', operation: 'Image Build' });
+    expect(route('POST', '/v1.41/build/prune')).toEqual({
       kind: 'unsupported',
-      message: 'docker build is not supported through the UCP API',
+      message: '/build/prune is not supported through the UCP API',
     });
-    expect(route('POST', '/v1.41/images/load')).toMatchObject({ kind: 'unsupported' });
+    expect(route('POST', '/v1.41/session')).toMatchObject({ kind: 'unsupported' });
+    expect(route('POST', '/v1.41/images/load')).toEqual({ kind: 'image-load', operation: 'Image Load' });
+    expect(route('GET', '/v1.41/images/get')).toEqual({ kind: 'image-save', operation: 'Image Save' });
+    expect(route('GET', '/v1.41/images/orca/busybox:1/get')).toMatchObject({
+      kind: 'image',
+      name: 'orca/busybox:1',
+      operation: 'Image Save',
+    });
+    expect(route('GET', '/v1.41/images/load')).toEqual({ kind: 'notfound' });
     expect(route('GET', '/v1.41/plugins')).toMatchObject({ kind: 'unsupported' });
     expect(route('POST', '/v1.41/networks/prune')).toEqual({
       kind: 'unsupported',

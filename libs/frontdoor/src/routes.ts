@@ -14,6 +14,9 @@ export type Route =
   | { kind: 'exec'; id: string; action: string; operation: string }
   | { kind: 'images-list'; operation: 'Image View' }
   | { kind: 'image-pull'; operation: 'Image Pull' }
+  | { kind: 'image-build'; operation: 'Image Build' }
+  | { kind: 'image-load'; operation: 'Image Load' }
+  | { kind: 'image-save'; operation: 'Image Save' }
   | { kind: 'image'; name: string; action: string; operation: string }
   | { kind: 'distribution'; operation: 'Image View' }
   | { kind: 'swarm-list'; type: SwarmType; operation: string }
@@ -138,7 +141,9 @@ function route(method: string, segments: string[]): Route {
         ? { kind: 'events', operation: 'Container View' }
         : { kind: 'notfound' };
     case 'build':
-      return { kind: 'unsupported', message: UCP_STYLE('docker build') };
+      // The classic builder only: BuildKit's /build/cancel, /build/prune (and /session, /grpc) are not.
+      if (n === 0 && method === 'POST') return { kind: 'image-build', operation: 'Image Build' };
+      return { kind: 'unsupported', message: UCP_STYLE(`/build/${rest.join('/')}`) };
     case 'commit':
       return { kind: 'unsupported', message: UCP_STYLE('docker commit') };
     case 'plugins':
@@ -213,8 +218,10 @@ function imageRoute(method: string, rest: string[]): Route {
     return { kind: 'images-list', operation: 'Image View' };
   if (n === 1 && rest[0] === 'create' && method === 'POST')
     return { kind: 'image-pull', operation: 'Image Pull' };
-  if (n === 1 && rest[0] === 'load') return { kind: 'unsupported', message: UCP_STYLE('docker load') };
-  if (n === 1 && rest[0] === 'get') return { kind: 'unsupported', message: UCP_STYLE('docker save') };
+  if (n === 1 && rest[0] === 'load')
+    return method === 'POST' ? { kind: 'image-load', operation: 'Image Load' } : { kind: 'notfound' };
+  if (n === 1 && rest[0] === 'get')
+    return method === 'GET' ? { kind: 'image-save', operation: 'Image Save' } : { kind: 'notfound' };
   if (n === 1 && rest[0] === 'prune') return { kind: 'unsupported', message: UCP_STYLE('image prune') };
   if (n === 1 && rest[0] === 'search' && method === 'GET')
     return { kind: 'image', name: '', action: 'search', operation: 'Image View' };
@@ -230,8 +237,8 @@ function imageRoute(method: string, rest: string[]): Route {
     'GET history': 'Image View',
     'POST tag': 'Image Tag',
     'POST push': 'Image Push',
+    'GET get': 'Image Save',
   };
-  if (`${method} ${action}` === 'GET get') return { kind: 'unsupported', message: UCP_STYLE('docker save') };
   const operation = ops[`${method} ${action}`];
   return operation ? { kind: 'image', name, action, operation } : { kind: 'notfound' };
 }
