@@ -1,7 +1,10 @@
 // orca's DTR registry against Debian's docker-registry (distribution 2.8) on this machine, with
 // the same Node client (keep-alive agent): blob push 1 MiB (POST + PUT), blob pull 10 MiB, manifest
-// PUT and GET by tag, at 1 and 4 clients; orca with token auth on and off. Reference baseline:
-// ../shared/reference/dtr-registry.md §4.1. Prints figures and ratios, asserts nothing.
+// PUT and GET by tag, at 1 and 4 clients; token auth off and on for both. With auth on, each side
+// verifies a bearer JWT on every request: docker-registry with its own `auth: token` (an ES256
+// token signed by a key in its rootcertbundle), orca with its token service. Auth-off rows compare
+// with docker-registry without auth, auth-on rows with docker-registry with token auth.
+// Reference baseline: ../shared/reference/dtr-registry.md §4.1. Prints figures and ratios, asserts nothing.
 // Like with like: both servers run in their own process (the client's work never shares orca's
 // event loop) and both serve HTTPS with a P-256 certificate from the same kind of CA, keep-alive,
 // no access log. (The §4.1 baseline is docker-registry over plain HTTP, so its figures are higher.)
@@ -9,10 +12,11 @@ import 'reflect-metadata';
 import { CertificateAuthorityService } from '@orca/cluster';
 import { Directory } from '@orca/identity';
 import { generateKeyPair } from '@orca/pki';
+import { libtrustKeyId, signJwt } from '@orca/registry';
 import { EmbeddedStore } from '@orca/store';
 import { freePort } from '@orca/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -305,8 +309,9 @@ async function startOrca(authDisabled: boolean): Promise<Target> {
   };
 }
 
-/** docker-registry over HTTPS too, with a P-256 certificate from a CA made like orca's. */
-async function startDockerRegistry(): Promise<Target> {
+/** docker-registry over HTTPS too, with a P-256 certificate from a CA made like orca's; with
+ *  `tokenAuth`, its own token auth (distribution's `auth: token`) and a token it verifies per request. */
+async function startDockerRegistry(tokenAuth: boolean): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'orca-bench-registry-'));
   const address = `127.0.0.1:${await freePort()}`;
   const store = new EmbeddedStore({ dir: join(dir, 'store') });
@@ -317,7 +322,18 @@ async function startDockerRegistry(): Promise<Target> {
     await cas.clusterAuthority()
   ).issueServerCertificate({ publicKeyPem: key.publicKeyPem, commonName: 'registry', hosts: ['127.0.0.1'] });
   const caPem = await cas.clusterBundle();
+  // The token signing key: distribution trusts the keys of the certificates in rootcertbundle and
+  // finds the one a token names by its libtrust key id (the JWT's kid), as orca's tokens carry.
+  const signing = await generateKeyPair();
+  const signingCert = await (
+    await cas.clusterAuthority()
+  ).issueServerCertificate({
+    publicKeyPem: signing.publicKeyPem,
+    commonName: 'token-signer',
+    hosts: ['127.0.0.1'],
+  });
   await store.close();
+  writeFileSync(join(dir, 'token-signer.pem'), signingCert.certPem);
   writeFileSync(join(dir, 'cert.pem'), issued.certPem);
   writeFileSync(join(dir, 'key.pem'), key.privateKeyPem, { mode: 0o600 });
   const configFile = join(dir, 'config.yml');
@@ -332,6 +348,16 @@ async function startDockerRegistry(): Promise<Target> {
       'storage:',
       '  filesystem:',
       `    rootdirectory: ${dir}/data`,
+      ...(tokenAuth
+        ? [
+            'auth:',
+            '  token:',
+            `    realm: https://${address}/auth/token`,
+            '    service: bench-registry',
+            '    issuer: bench-issuer',
+            `    rootcertbundle: ${dir}/token-signer.pem`,
+          ]
+        : []),
       'http:',
       `  addr: ${address}`,
       '  tls:',
@@ -341,10 +367,29 @@ async function startDockerRegistry(): Promise<Target> {
     ].join('\n'),
   );
   const child: ChildProcess = spawn('docker-registry', ['serve', configFile], { stdio: 'ignore' });
-  const send = client(`https://${address}`, caPem, () => undefined);
+  let token: string | undefined;
+  if (tokenAuth) {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      iss: 'bench-issuer',
+      sub: ADMIN[0],
+      aud: 'bench-registry',
+      exp: now + 3600,
+      nbf: now - 30,
+      iat: now,
+      jti: randomBytes(16).toString('hex'),
+      access: [{ type: 'repository', name: REPO, actions: ['pull', 'push'] }],
+    };
+    const kid = libtrustKeyId(createPublicKey(signing.publicKeyPem));
+    token = signJwt(claims, kid, createPrivateKey(signing.privateKeyPem));
+  }
+  const send = client(`https://${address}`, caPem, () => token);
   for (let i = 0; ; i++) {
     const up = await send('GET', '/v2/').then(
-      (r) => r.status === 200,
+      (r) => {
+        if (r.status === 401) throw new Error(`docker-registry refused the bench token: ${r.text}`);
+        return r.status === 200;
+      },
       () => false,
     );
     if (up) break;
@@ -352,7 +397,7 @@ async function startDockerRegistry(): Promise<Target> {
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
-    name: 'docker-registry',
+    name: tokenAuth ? 'docker-registry (token auth)' : 'docker-registry',
     send,
     pid: child.pid,
     async close() {
@@ -369,23 +414,33 @@ async function startDockerRegistry(): Promise<Target> {
 /** Rounds per scenario (the median is printed); targets take turns so machine noise hits all. */
 const ROUNDS = Math.max(1, Number(process.env.ORCA_BENCH_REGISTRY_ROUNDS ?? 3));
 
+/** Scenarios to run (a regex on "<name> c=<clients>"), for profiling one row. */
+const ONLY = new RegExp(process.env.ORCA_BENCH_REGISTRY_ONLY ?? '');
+
 export async function benchRegistry(): Promise<void> {
   console.log(
     '\nregistry: orca DTR vs Debian docker-registry, each in its own process, both HTTPS, same Node client (keep-alive);',
   );
-  console.log(`  median of ${ROUNDS} interleaved rounds; server CPU time per operation from /proc`);
+  console.log(
+    `  median of ${ROUNDS} interleaved rounds; server CPU time per operation from /proc; auth on = token auth on both sides`,
+  );
+  // Pairs compared row by row: [reference, orca] with auth off, then with auth on.
   const targets: Target[] = [];
   try {
     try {
-      targets.push(await startDockerRegistry());
+      targets.push(await startDockerRegistry(false), await startDockerRegistry(true));
     } catch (error) {
       console.log(`  docker-registry unavailable: ${(error as Error).message}`);
       return;
     }
     targets.push(await startOrca(true), await startOrca(false));
+    const pairs: [number, number][] = [
+      [0, 2],
+      [1, 3],
+    ];
     const { seed, list } = scenarios();
     for (const target of targets) await seed(target.send);
-    for (const scenario of list) {
+    for (const scenario of list.filter((s) => ONLY.test(`${s.name} c=${s.clients}`))) {
       const samples: number[][] = targets.map(() => []);
       const cpu: number[][] = targets.map(() => []);
       for (let round = 0; round < ROUNDS; round++)
@@ -397,18 +452,13 @@ export async function benchRegistry(): Promise<void> {
         }
       const values = samples.map(median);
       const cpuPerOp = cpu.map((c) => (c.length > 0 ? `${median(c).toFixed(2)} ms CPU/op` : 'CPU n/a'));
-      const reference = values[0]!;
-      const label = `${scenario.name} c=${scenario.clients}`.padEnd(24);
-      const figures = targets
-        .slice(1)
-        .map(
-          (target, i) =>
-            `${target.name} ${values[i + 1]!.toFixed(1)} (${(values[i + 1]! / reference).toFixed(2)}x, ${cpuPerOp[i + 1]})`,
-        )
-        .join('   ');
-      console.log(
-        `  ${label} docker-registry ${reference.toFixed(1)} ${scenario.unit} (${cpuPerOp[0]})   ${figures}`,
-      );
+      for (const [auth, [reference, orca]] of pairs.entries()) {
+        const label = `${scenario.name} c=${scenario.clients} auth ${auth === 0 ? 'off' : 'on '}`.padEnd(32);
+        console.log(
+          `  ${label} docker-registry ${values[reference]!.toFixed(1)} ${scenario.unit} (${cpuPerOp[reference]})` +
+            `   orca ${values[orca]!.toFixed(1)} (${(values[orca]! / values[reference]!).toFixed(2)}x, ${cpuPerOp[orca]})`,
+        );
+      }
     }
   } finally {
     for (const target of targets) await target.close();

@@ -3,7 +3,7 @@
 // docker-registry in both directions.
 import { buildImages, freePort, startDockerd, type Dockerd } from '@orca/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dtrRequest, startTestDtr, type TestDtr } from './test-dtr.js';
 
@@ -92,6 +92,14 @@ describe('real registry clients', () => {
       dockerEnv,
       password,
     );
+    // docker login asks for a refresh token (OAuth2 password grant, access_type=offline) and keeps
+    // it instead of the password; the push and pulls below trade it for access tokens.
+    const stored = JSON.parse(readFileSync(join(dtr.dir, 'docker-config', 'config.json'), 'utf8')) as {
+      auths: Record<string, { auth?: string; identitytoken?: string }>;
+    };
+    expect(stored.auths[dtr.dtr.registryHost]?.identitytoken).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+    // Only the user name is kept beside it, not the password.
+    expect(Buffer.from(stored.auths[dtr.dtr.registryHost]?.auth ?? '', 'base64').toString()).toBe('alice:');
     await ok('docker', ['tag', busybox, `${image}:v1`], dockerEnv);
     const pushed = await ok('docker', ['push', `${image}:v1`], dockerEnv);
     const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed)?.[1];

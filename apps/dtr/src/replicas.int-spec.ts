@@ -1,14 +1,17 @@
 // Two DTR replicas on one real etcd (as they would share ucp-kv) and one blob directory: a token
 // from one works on the other, an upload started on one finishes on the other (the running hash
 // is rebuilt from storage), content pushed through one is pulled through the other, and the OCI
-// conformance suite passes against a replica whose metadata lives in etcd.
+// conformance suite passes against a replica whose metadata lives in etcd; a job whose replica
+// dies (its etcd connection cut, so its worker lease expires) is taken over by another replica.
 import { CertificateAuthorityService } from '@orca/cluster';
 import { Directory } from '@orca/identity';
+import { FsBlobStore, JobRunner, JobStore } from '@orca/registry';
 import { EtcdStore, type Store } from '@orca/store';
 import { freePort, startEtcd, type EtcdCluster } from '@orca/testing';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startDtr, type RunningDtr } from './dtr.js';
 import {
@@ -103,6 +106,77 @@ describe('DTR replicas on etcd', () => {
     const blob = await dtrRequest(a, 'GET', `/v2/alice/images/blobs/${sha256(content)}`, { bearer: token });
     expect(blob.body.equals(content)).toBe(true);
   });
+
+  it('hands a job whose replica died to another replica once its worker lease expires', async () => {
+    // Replica "a" reaches etcd through a proxy this test can cut: a dead replica, as etcd sees it
+    // (no more keepalives, no revoke).
+    const etcdUrl = new URL(etcd.endpoints[0]!);
+    const sockets = new Set<Socket>();
+    const proxy: Server = createServer((client) => {
+      const upstream = connect(Number(etcdUrl.port), etcdUrl.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyPort = (proxy.address() as { port: number }).port;
+    const prefix = 'dtr-jobs/';
+    const storeA = new EtcdStore({ endpoints: [`http://127.0.0.1:${proxyPort}`], prefix });
+    const storeB = new EtcdStore({ endpoints: etcd.endpoints, prefix });
+    const blobs = await new FsBlobStore(join(dir, 'jobs-blobs')).init();
+    const runner = (store: Store, workerId: string) =>
+      new JobRunner({ store, jobs: new JobStore(store), blobs, workerId, pollMs: 200, leaseSeconds: 3 });
+    const a = runner(storeA, 'worker-a');
+    const b = runner(storeB, 'worker-b');
+    const jobs = new JobStore(storeB);
+    try {
+      const job = await jobs.create({
+        action: 'sleep',
+        parameters: { duration: 6 },
+        retries: 0,
+        capacityMap: {},
+        deadline: '',
+        stopTimeout: '',
+      });
+      a.start();
+      const waitFor = async (what: string, probe: () => Promise<boolean>, ms = 20_000) => {
+        const deadline = Date.now() + ms;
+        while (!(await probe())) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      await waitFor('a to claim the job', async () => (await jobs.get(job.id))?.workerID === 'worker-a');
+      // b runs from here on, and must leave the job alone while a's lease is alive.
+      b.start();
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(await jobs.get(job.id)).toMatchObject({ status: 'running', workerID: 'worker-a' });
+
+      proxy.close();
+      for (const socket of sockets) socket.destroy();
+      const cutAt = Date.now();
+      await waitFor('b to take the job over', async () => (await jobs.get(job.id))?.workerID === 'worker-b');
+      // Not before a's lease (3 s) could have expired.
+      expect(Date.now() - cutAt).toBeGreaterThanOrEqual(2_000);
+      await waitFor(
+        'the job to finish on b',
+        async () => (await jobs.get(job.id))?.status === 'done',
+        30_000,
+      );
+      expect(await jobs.get(job.id)).toMatchObject({ status: 'done', workerID: 'worker-b' });
+      const lines = (await jobs.logs(job.id)).map((l) => l.data);
+      expect(lines).toContain('worker worker-b took the job over from worker-a, whose lease expired');
+    } finally {
+      await b.stop();
+      await a.stop();
+      await storeA.close().catch(() => undefined);
+      await storeB.close();
+      proxy.close();
+    }
+  }, 90_000);
 
   it('passes the OCI conformance suite on etcd', async () => {
     const caFile = join(dir, 'ca.pem');

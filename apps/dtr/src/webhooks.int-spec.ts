@@ -1,10 +1,15 @@
 // DTR 2.5 webhooks end to end: subscriptions through /api/v0/webhooks, deliveries of DTR's
 // envelope to a receiver on 127.0.0.1 after a push, retries with backoff against a receiver that
-// fails twice, the test endpoint, and DTR's 4xx answers to bad input.
+// fails twice, REPO_EVENT for a repository a push created, a bounded delivery history, the test
+// endpoint, and DTR's 4xx answers to bad input.
 import { checkResponse } from '@orca/api';
 import { WebhookDispatcher, WebhookStore, tagPushEvent, parseRepositoryName } from '@orca/registry';
+import { EmbeddedStore } from '@orca/store';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { dtrRequest, pushImage, registryToken, startTestDtr, type TestDtr } from './test-dtr.js';
 
 interface Received {
@@ -248,6 +253,102 @@ describe('DTR webhooks', () => {
     const [record] = await webhooks.deliveries(created.json<{ id: string }>().id);
     expect(record!.attempts).toHaveLength(1);
     expect(record!.state).toBe('delivered');
+  });
+
+  it('publishes REPO_CREATED once when a push creates the repository (createRepositoryOnPush)', async () => {
+    const hook = await createHook(alice, {
+      type: 'REPO_EVENT',
+      key: 'alice',
+      endpoint: `${receiver.url}/alice-repos`,
+    });
+    expect(hook.status).toBe(200);
+    const bobHook = await createHook(bob, {
+      type: 'REPO_EVENT',
+      key: 'bob',
+      endpoint: `${receiver.url}/bob-repos`,
+    });
+    expect(bobHook.status).toBe(200);
+    const settings = (value: boolean) =>
+      dtrRequest(dtr, 'POST', '/api/v0/meta/settings', {
+        basic: root,
+        body: json({ createRepositoryOnPush: value }),
+      });
+    expect((await settings(true)).status).toBe(202);
+    try {
+      const token = await registryToken(dtr, ['repository:alice/made-by-push:pull,push'], alice);
+      await pushImage(dtr, 'alice/made-by-push', ['v1'], token);
+      await pushImage(dtr, 'alice/made-by-push', ['v2'], token, 'again');
+      const event = await waitFor('REPO_CREATED delivery', () =>
+        receiver.received.find((r) => r.path === '/alice-repos'),
+      );
+      const repository = await dtrRequest(dtr, 'GET', '/api/v0/repositories/alice/made-by-push', {
+        basic: alice,
+      });
+      expect(event.body).toEqual({
+        type: 'REPO_EVENT',
+        createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        contents: {
+          namespace: 'alice',
+          repository: 'made-by-push',
+          event: 'REPO_CREATED',
+          author: 'alice',
+          // The repository as the API shows it: private, as DTR creates on push.
+          data: repository.json(),
+        },
+      });
+      expect(repository.json()).toMatchObject({ visibility: 'private', namespaceType: 'user' });
+      // One repository, one REPO_CREATED: the second push (and its blobs) created nothing.
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(receiver.received.filter((r) => r.path === '/alice-repos')).toHaveLength(1);
+      expect(receiver.received.filter((r) => r.path === '/bob-repos')).toHaveLength(0);
+    } finally {
+      await settings(false);
+    }
+  });
+
+  it('keeps a bounded history of finished deliveries per webhook', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'orca-webhook-history-'));
+    const store = new EmbeddedStore({ dir });
+    try {
+      const webhooks = new WebhookStore(store);
+      const hook = await webhooks.create({
+        type: 'TAG_PUSH',
+        key: 'alice/app',
+        endpoint: `${receiver.url}/history`,
+        authorID: 'alice',
+        tlsCert: '',
+        skipTLSVerification: false,
+      });
+      const dispatcher = new WebhookDispatcher({ store, webhooks, deliveryHistory: 3 });
+      const event = (tag: string) =>
+        tagPushEvent(
+          'h',
+          {
+            name: parseRepositoryName('alice/app')!,
+            digest: `sha256:${'2'.repeat(64)}`,
+            author: 'alice',
+            tag,
+          },
+          { os: 'linux', architecture: 'amd64' },
+          new Date(),
+        );
+      for (let i = 0; i < 7; i++) {
+        await webhooks.enqueue(event(`h${i}`));
+        // Distinct creation times, so "newest" is well defined.
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      while ((await dispatcher.runOnce()) > 0);
+      expect(receiver.received.filter((r) => r.path === '/history')).toHaveLength(7);
+      const kept = await webhooks.deliveries(hook.id);
+      expect(kept.map((d) => [d.state, d.payload.contents.tag])).toEqual([
+        ['delivered', 'h4'],
+        ['delivered', 'h5'],
+        ['delivered', 'h6'],
+      ]);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('sends a sample payload from the test endpoint', async () => {

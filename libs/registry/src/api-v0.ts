@@ -22,6 +22,7 @@ import { BodyTooLargeError, readBody, rawPath, requestUrl, send, sendJson } from
 import type { ApiV0Extension } from './webhooks-api.js';
 import {
   ACCESS_LEVELS,
+  repositoryView,
   type AccessLevel,
   type ManifestRecord,
   type RegistryMetadata,
@@ -65,24 +66,6 @@ class DtrApiError extends Error {
 const fail = (status: number, code: string, message: string) => new DtrApiError(status, code, message);
 const noRepo = () => fail(404, 'NO_SUCH_REPOSITORY', 'A repository with the given name does not exist.');
 const notAuthorized = () => fail(403, 'NOT_AUTHORIZED', 'The client is not authorized.');
-
-/** The Repository shape of the DTR API (responses.Repository). */
-export function repositoryView(r: RepositoryRecord) {
-  return {
-    id: r.id,
-    namespace: r.namespace,
-    namespaceType: r.namespaceType,
-    name: r.name,
-    shortDescription: r.shortDescription,
-    longDescription: r.longDescription,
-    visibility: r.visibility,
-    scanOnPush: r.scanOnPush,
-    immutableTags: r.immutableTags,
-    enableManifestLists: r.enableManifestLists,
-    pulls: r.pulls,
-    pushes: r.pushes,
-  };
-}
 
 function body(raw: Buffer): Record<string, unknown> {
   let value: unknown;

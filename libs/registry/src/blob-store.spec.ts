@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { FsBlobStore, LengthMismatchError } from './blob-store.js';
+import { FsBlobStore, LengthMismatchError, repositoryUploadKey } from './blob-store.js';
 import { parseDigest } from './grammar.js';
 
 const digestOf = (data: Buffer, algorithm: 'sha256' | 'sha512' = 'sha256') =>
@@ -18,6 +18,18 @@ describe('FsBlobStore', () => {
     blobs = await new FsBlobStore(dir).init();
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('binds an upload to its repository through its key, and refuses keys that are not upload keys', async () => {
+    const id = randomUUID();
+    await blobs.createUpload(repositoryUploadKey('alice/app', id));
+    expect(await blobs.uploadSize(repositoryUploadKey('alice/app', id))).toBe(0);
+    // The same id from another repository names nothing.
+    expect(await blobs.uploadSize(repositoryUploadKey('bob/app', id))).toBeUndefined();
+    expect(await blobs.uploadSize(id)).toBeUndefined();
+    for (const bad of ['../blobs', `${'a'.repeat(64)}-../x`, `${'a'.repeat(63)}-${id}`, `${id}/x`])
+      await expect(blobs.createUpload(bad)).rejects.toThrow('invalid upload id');
+    expect(readdirSync(join(dir, 'uploads'))).toEqual([repositoryUploadKey('alice/app', id)]);
+  });
 
   it('appends chunks, hashing as they stream, and shows the blob only once committed', async () => {
     const id = randomUUID();

@@ -1,7 +1,15 @@
-// Blob content, addressed by digest. The interface is what the registry needs from storage, so an
-// S3-compatible backend can sit behind it later; FsBlobStore keeps blobs on local disk:
+// Blob content, addressed by digest. The interface is all the registry, GC, promotion and mirroring
+// need from storage (nothing else in libs/registry or apps/dtr touches the filesystem for blobs),
+// so an S3-compatible backend can sit behind it later. What such a backend must keep: a committed
+// blob appears atomically and only under its verified digest (S3: CompleteMultipartUpload or a
+// copy into the final key); an upload in progress stays readable for readUpload/hashUpload (S3
+// cannot read multipart parts, so it would keep each appended chunk as its own object and compose
+// them on commit); upload ids are opaque keys chosen by the caller. FsBlobStore keeps blobs on
+// local disk:
 //   <root>/blobs/<algorithm>/<first two hex>/<hex>   committed content, never partial
-//   <root>/uploads/<upload id>                       an upload in progress, appended in place
+//   <root>/uploads/<upload key>                      an upload in progress, appended in place
+// A registry upload's key names its repository (repositoryUploadKey), so the session is bound to
+// the repository it was started in without any record beside the upload itself.
 // A blob file appears only by rename after its digest was checked, so a half-finished or aborted
 // upload is never visible. Paths are built only from validated digests and upload ids.
 import { createHash, randomUUID } from 'node:crypto';
@@ -95,6 +103,18 @@ async function writeAllAt(handle: FileHandle, buffers: Buffer[], position: numbe
   }
 }
 
+/**
+ * The storage key of registry upload `id` in `repository`: the SHA-256 of the repository name, then
+ * the id. The same id used from another repository names an upload that does not exist.
+ */
+export function repositoryUploadKey(repository: string, id: string): string {
+  return `${createHash('sha256').update(repository, 'utf8').digest('hex')}-${id}`;
+}
+
+/** Upload keys: a bare upload id (a UUID), or one bound to a repository by repositoryUploadKey. */
+const isUploadKey = (key: string) =>
+  isUploadId(key) || (/^[0-9a-f]{64}-/.test(key) && isUploadId(key.slice(65)));
+
 const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
 
 export class FsBlobStore implements BlobStore {
@@ -119,7 +139,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   private uploadPath(id: string): string {
-    if (!isUploadId(id)) throw new Error('invalid upload id');
+    if (!isUploadKey(id)) throw new Error('invalid upload id');
     return join(this.uploads, id);
   }
 

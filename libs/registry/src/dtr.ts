@@ -18,6 +18,7 @@ import { RegistryHandler } from './registry.js';
 import { TokenService } from './token.js';
 import { JobsApi } from './jobs-api.js';
 import { JobRunner, JobStore } from './jobs.js';
+import { RefreshTokens } from './refresh-tokens.js';
 
 export interface DtrHandlerOptions {
   store: Store;
@@ -94,6 +95,7 @@ export async function createDtrHandler(options: DtrHandlerOptions): Promise<DtrH
     signer,
     access,
     credentials,
+    refreshTokens: new RefreshTokens(options.store),
     service,
   });
   const jobs = new JobStore(options.store);

@@ -9,6 +9,7 @@ export * from './scope.js';
 export * from './jwt.js';
 export * from './registry.js';
 export * from './token.js';
+export * from './refresh-tokens.js';
 export * from './api-v0.js';
 export * from './dtr.js';
 export * from './api-tokens.js';

@@ -4,7 +4,7 @@ import { ApiError } from '@orca/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DtrCredentials } from './credentials.js';
 import { requestUrl, send, sendJson } from './http.js';
-import { isRunnableAction, jobView, RUNNABLE_ACTIONS, type JobStore } from './jobs.js';
+import { isRunnableAction, jobView, MAX_SLEEP_SECONDS, RUNNABLE_ACTIONS, type JobStore } from './jobs.js';
 import { readForm, signedIn, type ApiV0Extension } from './webhooks-api.js';
 
 const invalid = (message: string) => new ApiError(400, 'INVALID_PARAMETERS', message);
@@ -80,6 +80,13 @@ export class JobsApi implements ApiV0Extension {
     const grace = parameters.gracePeriodSeconds;
     if (grace !== undefined && (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0))
       throw invalid('parameters.gracePeriodSeconds must be a number >= 0');
+    const duration = parameters.duration;
+    if (
+      form.action === 'sleep' &&
+      duration !== undefined &&
+      (typeof duration !== 'number' || !(duration >= 0 && duration <= MAX_SLEEP_SECONDS))
+    )
+      throw invalid(`parameters.duration must be a number of seconds from 0 to ${MAX_SLEEP_SECONDS}`);
     const retries = form.retries ?? 0;
     if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0)
       throw invalid('retries must be an integer >= 0');

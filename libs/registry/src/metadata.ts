@@ -20,7 +20,6 @@ export const dtrKeys = {
     `${ROOT}referrers/${r.full}/${subject}/${digest}`,
   referrers: (r: RepositoryName, subject?: string) =>
     subject ? `${ROOT}referrers/${r.full}/${subject}/` : `${ROOT}referrers/${r.full}/`,
-  upload: (id: string) => `${ROOT}uploads/${id}`,
   teamAccess: (r: RepositoryName, teamId: string) => `${ROOT}teamaccess/${r.full}/${teamId}`,
   teamAccessAll: (r: RepositoryName) => `${ROOT}teamaccess/${r.full}/`,
   namespaceTeamAccess: (namespace: string, teamId: string) => `${ROOT}nsteamaccess/${namespace}/${teamId}`,
@@ -75,6 +74,24 @@ export interface RepositoryRecord {
   createdAt: string;
 }
 
+/** The Repository shape of the DTR API (responses.Repository). */
+export function repositoryView(r: RepositoryRecord) {
+  return {
+    id: r.id,
+    namespace: r.namespace,
+    namespaceType: r.namespaceType,
+    name: r.name,
+    shortDescription: r.shortDescription,
+    longDescription: r.longDescription,
+    visibility: r.visibility,
+    scanOnPush: r.scanOnPush,
+    immutableTags: r.immutableTags,
+    enableManifestLists: r.enableManifestLists,
+    pulls: r.pulls,
+    pushes: r.pushes,
+  };
+}
+
 export interface Descriptor {
   mediaType: string;
   digest: string;
@@ -104,13 +121,6 @@ export interface TagRecord {
   author?: string;
   createdAt: string;
   updatedAt: string;
-}
-
-export interface UploadRecord {
-  id: string;
-  /** The repository the session was started in: it may be used from that repository only. */
-  repository: string;
-  createdAt: string;
 }
 
 export interface TeamAccessRecord {
@@ -393,37 +403,6 @@ export class RegistryMetadata {
   }
 
   // ---- upload sessions ----
-
-  async createUpload(name: RepositoryName, id: string): Promise<UploadRecord> {
-    const record: UploadRecord = { id, repository: name.full, createdAt: new Date().toISOString() };
-    await this.store.put(dtrKeys.upload(id), JSON.stringify(record));
-    return record;
-  }
-
-  upload(id: string): Promise<UploadRecord | undefined> {
-    return this.json<UploadRecord>(dtrKeys.upload(id));
-  }
-
-  /** Links a finished upload's blob and ends the session in one write. */
-  async completeUpload(
-    name: RepositoryName,
-    id: string,
-    digest: string,
-    size: number,
-    guard?: TouchGuard,
-  ): Promise<boolean> {
-    const guarded = this.guardOps(guard);
-    const result = await this.store.txn(guarded.compares, [
-      { type: 'put', key: dtrKeys.blob(name, digest), value: JSON.stringify({ size }) },
-      { type: 'delete', key: dtrKeys.upload(id) },
-      ...guarded.ops,
-    ]);
-    return result.succeeded;
-  }
-
-  async deleteUpload(id: string): Promise<void> {
-    await this.store.delete(dtrKeys.upload(id));
-  }
 
   // ---- team access ----
 

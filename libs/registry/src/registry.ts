@@ -4,7 +4,7 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RepositoryAccessResolver } from './access.js';
-import { LengthMismatchError, type BlobStore } from './blob-store.js';
+import { LengthMismatchError, repositoryUploadKey, type BlobStore } from './blob-store.js';
 import { RegistryError, registryError } from './errors.js';
 import type { RegistryEventSink } from './events.js';
 import {
@@ -21,6 +21,7 @@ import { TokenError, type TokenClaims, type TokenSigner } from './jwt.js';
 import { MAX_MANIFEST_BYTES, MEDIA_TYPES, parseManifest } from './manifest.js';
 import {
   BlobSweepingError,
+  repositoryView,
   type ManifestRecord,
   type RegistryMetadata,
   type TouchGuard,
@@ -215,10 +216,14 @@ export class RegistryHandler {
     if (create && grants(claims.access, 'repository', name.full, 'push')) {
       const namespace = await this.options.access.namespace(name.namespace);
       if (namespace) {
-        const { record } = await this.options.metadata.createRepository(name, {
+        const { created, record } = await this.options.metadata.createRepository(name, {
           namespaceType: namespace.isOrg ? 'organization' : 'user',
           visibility: 'private',
         });
+        // As a repository made through /api/v0: REPO_EVENT webhooks hear of it, once (a
+        // concurrent push that lost the race found it created and publishes nothing).
+        if (created)
+          this.options.events?.repository('REPO_CREATED', name, claims.sub, repositoryView(record));
         return record;
       }
     }
@@ -360,9 +365,9 @@ export class RegistryHandler {
         return;
       }
       const uploadId = randomUUID();
-      await this.options.blobs.createUpload(uploadId);
-      await this.options.metadata.createUpload(name, uploadId);
-      this.rememberHash(uploadId, { offset: 0, hash: createHash('sha256') });
+      const key = repositoryUploadKey(name.full, uploadId);
+      await this.options.blobs.createUpload(key);
+      this.rememberHash(key, { offset: 0, hash: createHash('sha256') });
       send(res, 202, this.uploadHeaders(name, uploadId, 0));
       return;
     }
@@ -370,26 +375,26 @@ export class RegistryHandler {
     const claims = await this.authorize(req, [push]);
     await this.repository(name, claims);
     if (!isUploadId(id)) throw registryError(404, 'BLOB_UPLOAD_UNKNOWN');
-    await this.withLock(id, async () => {
-      // An upload session belongs to the repository it was started in.
-      const session = await this.options.metadata.upload(id);
-      const offset = session?.repository === name.full ? await this.options.blobs.uploadSize(id) : undefined;
-      if (!session || session.repository !== name.full || offset === undefined)
-        throw registryError(404, 'BLOB_UPLOAD_UNKNOWN');
+    // An upload session belongs to the repository it was started in: its storage key is derived
+    // from the repository's name, so the same id used from another repository finds nothing.
+    const key = repositoryUploadKey(name.full, id);
+    await this.withLock(key, async () => {
+      const offset = await this.options.blobs.uploadSize(key);
+      if (offset === undefined) throw registryError(404, 'BLOB_UPLOAD_UNKNOWN');
       if (method === 'GET') {
         send(res, 204, this.uploadHeaders(name, id, offset));
         return;
       }
       if (method === 'DELETE') {
-        await this.discard(id);
+        await this.discard(key);
         send(res, 204);
         return;
       }
       if (method === 'PUT') {
-        await this.finish(req, res, url, name, id, offset);
+        await this.finish(req, res, url, name, id, key, offset);
         return;
       }
-      const size = await this.appendChunk(req, name, id, offset, true);
+      const size = await this.appendChunk(req, name, id, key, offset, true);
       send(res, 202, this.uploadHeaders(name, id, size));
     });
   }
@@ -416,22 +421,21 @@ export class RegistryHandler {
     }
   }
 
-  private async discard(id: string): Promise<void> {
-    this.hashes.delete(id);
-    await this.options.blobs.deleteUpload(id);
-    await this.options.metadata.deleteUpload(id);
+  private async discard(key: string): Promise<void> {
+    this.hashes.delete(key);
+    await this.options.blobs.deleteUpload(key);
   }
 
   /** The running sha256 of an upload at `offset`, rebuilt from storage when this process lost it. */
-  private async uploadHash(id: string, offset: number): Promise<UploadHash> {
-    const known = this.hashes.get(id);
+  private async uploadHash(key: string, offset: number): Promise<UploadHash> {
+    const known = this.hashes.get(key);
     if (known && known.offset === offset) return known;
     const hash = createHash('sha256');
     if (offset > 0) {
-      for await (const chunk of this.options.blobs.readUpload(id)) hash.update(chunk as Buffer);
+      for await (const chunk of this.options.blobs.readUpload(key)) hash.update(chunk as Buffer);
     }
     const state = { offset, hash };
-    this.rememberHash(id, state);
+    this.rememberHash(key, state);
     return state;
   }
 
@@ -447,6 +451,7 @@ export class RegistryHandler {
     req: IncomingMessage,
     name: RepositoryName,
     id: string,
+    key: string,
     offset: number,
     chunked: boolean,
   ): Promise<number> {
@@ -478,10 +483,10 @@ export class RegistryHandler {
       return offset;
     }
     if (expected === 0) return offset;
-    const state = await this.uploadHash(id, offset);
+    const state = await this.uploadHash(key, offset);
     try {
       const size = await this.options.blobs.append(
-        id,
+        key,
         offset,
         req,
         (chunk) => state.hash.update(chunk),
@@ -491,7 +496,7 @@ export class RegistryHandler {
       return size;
     } catch (error) {
       // The hash may have seen bytes that were rolled back: rebuild it from storage next time.
-      this.hashes.delete(id);
+      this.hashes.delete(key);
       if (error instanceof LengthMismatchError) throw registryError(400, 'SIZE_INVALID');
       throw error;
     }
@@ -503,6 +508,7 @@ export class RegistryHandler {
     url: URL,
     name: RepositoryName,
     id: string,
+    key: string,
     offset: number,
   ) {
     const digest = requireDigest(url.searchParams.get('digest'));
@@ -510,26 +516,27 @@ export class RegistryHandler {
       req,
       name,
       id,
+      key,
       offset,
       req.headers['transfer-encoding'] !== undefined,
     );
     const actual =
       digest.algorithm === 'sha256'
-        ? (await this.uploadHash(id, size)).hash.copy().digest('hex')
-        : await this.options.blobs.hashUpload(id, digest.algorithm);
+        ? (await this.uploadHash(key, size)).hash.copy().digest('hex')
+        : await this.options.blobs.hashUpload(key, digest.algorithm);
     if (actual !== digest.hex) {
-      await this.discard(id);
+      await this.discard(key);
       throw registryError(
         400,
         'DIGEST_INVALID',
         `content digest ${digest.algorithm}:${actual} does not match ${digest.value}`,
       );
     }
+    // Touched only now: a refused body must leave nothing in the store (not even a touch record).
     const guard = await this.touch([digest.value]);
-    await this.options.blobs.commitUpload(id, digest);
-    this.hashes.delete(id);
-    if (!(await this.options.metadata.completeUpload(name, id, digest.value, size, guard)))
-      throw sweptMeanwhile();
+    await this.options.blobs.commitUpload(key, digest);
+    this.hashes.delete(key);
+    if (!(await this.options.metadata.linkBlob(name, digest.value, size, guard))) throw sweptMeanwhile();
     send(res, 201, {
       Location: `/v2/${name.full}/blobs/${digest.value}`,
       'Docker-Content-Digest': digest.value,

@@ -2,7 +2,9 @@
 // docs/spec/auth/token.md), as DTR's garant serves it: the identity comes from eNZi (HTTP Basic
 // with a password, a DTR access token or a session token, or a bearer session), anonymous requests get only what
 // anonymous users may do, and the access granted is the intersection of what was asked and what
-// the permission decision allows. Passwords and tokens are never logged.
+// the permission decision allows. POST /auth/token is the OAuth2 form (docs/spec/auth/oauth.md)
+// with the password and refresh_token grants; `offline_token=true` (GET) or `access_type=offline`
+// (POST) adds a refresh token. Passwords and tokens are never logged.
 import type { Principal } from '@orca/api';
 import { ApiError } from '@orca/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,12 +13,14 @@ import type { DtrCredentials } from './credentials.js';
 import { parseRepositoryName } from './grammar.js';
 import { readBody, requestUrl, sendJson } from './http.js';
 import type { TokenSigner } from './jwt.js';
-import { intersectActions, parseScopes, type AccessEntry } from './scope.js';
+import type { RefreshTokens } from './refresh-tokens.js';
+import { formatScope, intersectActions, parseScopes, type AccessEntry } from './scope.js';
 
 export interface TokenServiceOptions {
   signer: TokenSigner;
   access: RepositoryAccessResolver;
   credentials: DtrCredentials;
+  refreshTokens: RefreshTokens;
   service: string;
 }
 
@@ -61,7 +65,16 @@ export class TokenService {
       return;
     }
     const url = requestUrl(req);
-    await this.respond(res, principal, url.searchParams.getAll('scope'));
+    // A refresh token only for someone who signed in (never for anonymous requests).
+    const refreshToken =
+      principal && url.searchParams.get('offline_token') === 'true'
+        ? await this.options.refreshTokens.issue(
+            principal,
+            this.options.service,
+            url.searchParams.get('client_id') ?? '',
+          )
+        : undefined;
+    await this.respond(res, principal, url.searchParams.getAll('scope'), refreshToken);
   }
 
   private refuse(res: ServerResponse, error: unknown): void {
@@ -82,6 +95,7 @@ export class TokenService {
     res: ServerResponse,
     principal: Principal | undefined,
     scopes: string[],
+    refreshToken?: string,
   ): Promise<void> {
     const access = await this.grant(principal, parseScopes(scopes));
     const { token, claims } = await this.options.signer.issue(
@@ -94,13 +108,19 @@ export class TokenService {
       access_token: token,
       expires_in: claims.exp - claims.iat,
       issued_at: new Date(claims.iat * 1000).toISOString(),
+      // The OAuth2 form requires the granted scope; the GET form's clients ignore it.
+      scope: access
+        .filter((a) => a.actions.length > 0)
+        .map((a) => formatScope(a.type, a.name, a.actions))
+        .join(' '),
+      ...(refreshToken ? { refresh_token: refreshToken } : {}),
     });
   }
 
   /**
    * The OAuth2 form of the token endpoint (distribution docs/spec/auth/oauth.md) that containerd
-   * and Docker try first: grant_type=password with username and password. Refresh tokens are not
-   * issued, so grant_type=refresh_token is unsupported.
+   * and `docker login` use: grant_type=password with username and password (access_type=offline
+   * adds a refresh token), or grant_type=refresh_token, which answers with the same refresh token.
    */
   private async oauth(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let form: URLSearchParams;
@@ -110,10 +130,24 @@ export class TokenService {
       sendJson(res, 400, { error: 'invalid_request', error_description: 'body too large' });
       return;
     }
-    if (form.get('grant_type') !== 'password') {
+    const grantType = form.get('grant_type');
+    if (grantType === 'refresh_token') {
+      const presented = form.get('refresh_token') ?? '';
+      const principal = await this.options.refreshTokens.principal(presented, this.options.service);
+      if (!principal) {
+        sendJson(res, 400, {
+          error: 'invalid_grant',
+          error_description: 'the refresh token is invalid, expired, or for another account or service',
+        });
+        return;
+      }
+      await this.respond(res, principal, form.getAll('scope'), presented);
+      return;
+    }
+    if (grantType !== 'password') {
       sendJson(res, 400, {
         error: 'unsupported_grant_type',
-        error_description: 'only grant_type=password is supported',
+        error_description: 'grant_type must be password or refresh_token',
       });
       return;
     }
@@ -128,6 +162,10 @@ export class TokenService {
       this.refuse(res, error);
       return;
     }
-    await this.respond(res, principal, form.getAll('scope'));
+    const refreshToken =
+      form.get('access_type') === 'offline'
+        ? await this.options.refreshTokens.issue(principal, this.options.service, form.get('client_id') ?? '')
+        : undefined;
+    await this.respond(res, principal, form.getAll('scope'), refreshToken);
   }
 }

@@ -26,6 +26,9 @@ export const MAX_ATTEMPTS = 6;
 export const DEFAULT_BACKOFF_BASE_MS = 1000;
 export const MAX_BACKOFF_MS = 5 * 60 * 1000;
 const DELIVERY_TIMEOUT_MS = 10_000;
+/** Finished deliveries (delivered or failed) kept per webhook; older ones are pruned when a newer
+ *  one finishes, so the history stays bounded however many events a webhook sees. */
+export const DEFAULT_DELIVERY_HISTORY = 100;
 /** A claim longer than a delivery can take (timeout + slack). */
 const CLAIM_MS = 30_000;
 const MAX_RESPONSE_EXCERPT = 512;
@@ -356,6 +359,15 @@ export class WebhookStore {
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
+  /** Deletes all but the newest `keep` finished deliveries of a webhook (pending ones stay);
+   *  returns how many were removed. */
+  async pruneDeliveries(webhookId: string, keep: number): Promise<number> {
+    const finished = (await this.deliveries(webhookId)).filter((d) => d.state !== 'pending');
+    const excess = finished.slice(0, Math.max(0, finished.length - keep));
+    for (const d of excess) await this.store.delete(webhookKeys.delivery(d.id));
+    return excess.length;
+  }
+
   async removeDeliveries(webhookId: string): Promise<void> {
     for (const d of await this.deliveries(webhookId)) {
       await this.store.delete(webhookKeys.queued(d.id));
@@ -371,6 +383,8 @@ export interface WebhookDispatcherOptions {
   replicaId?: string;
   backoffBaseMs?: number;
   pollIntervalMs?: number;
+  /** Finished deliveries kept per webhook (DEFAULT_DELIVERY_HISTORY). */
+  deliveryHistory?: number;
   log?: { error(message: string): void };
 }
 
@@ -450,6 +464,8 @@ export class WebhookDispatcher {
     } else ops.push({ type: 'delete', key: webhookKeys.queued(id) });
     await store.txn([], ops);
     if (ok) await webhooks.update(hook.id, { lastSuccessfulAt: result.at });
+    if (delivery.state !== 'pending')
+      await webhooks.pruneDeliveries(hook.id, this.options.deliveryHistory ?? DEFAULT_DELIVERY_HISTORY);
   }
 }
 
