@@ -115,10 +115,14 @@ export async function benchRbac(seconds = 3): Promise<void> {
       `${fast.elapsed.toFixed(2)} s, ${snapshot.grants.length} grants, ${snapshot.collections.length} ` +
       `collections, ${allowed}/${requests.length} sample requests allowed; goal 100000/s)`,
   );
-  // The same rules without the index (every grant, every role's operations, per call): the reference.
-  const plain = timed(1, requests, (r) => operationsOn(r.subject, r.resource, snapshot).has(r.operation));
+  // The same answer through operationsOn (the list filters' and /kubernetesNamespaces' path): every
+  // operation the subject has on the resource is collected, then the one asked for looked up. It
+  // walks the same per-subject index as decide, so it shows what stopping at the first grant saves,
+  // not what the index saves.
+  const all = timed(1, requests, (r) => operationsOn(r.subject, r.resource, snapshot).has(r.operation));
   console.log(
-    `rbac: operationsOn (unindexed reference): ${(plain.count / plain.elapsed).toFixed(0)} decisions/s`,
+    `rbac: operationsOn(...).has(operation) (all of the subject's operations, then a lookup; same index): ` +
+      `${(all.count / all.elapsed).toFixed(0)} decisions/s`,
   );
 }
 

@@ -2,6 +2,7 @@ import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { CertificateAuthorityService, KubePki, NodeService } from '@orca/cluster';
 import type { KubeService } from '@orca/kube';
 import type { OidcService } from '@orca/oidc';
+import { Authorizer } from '@orca/rbac';
 import type { Store } from '@orca/store';
 import { AuditModule } from './audit/audit.module.js';
 import { ConfigTomlModule } from './config/config.module.js';
@@ -35,7 +36,8 @@ export class ControllerModule {
     cas: CertificateAuthorityService;
     nodes: NodeService;
     oidc: OidcService;
-    kube?: KubeService;
+    /** Builds the Kubernetes service with RbacModule's Authorizer (absent: no Kubernetes). */
+    kube?: (authorizer: Authorizer) => Promise<KubeService>;
     kubePki?: KubePki;
   }): DynamicModule {
     return {
@@ -48,7 +50,11 @@ export class ControllerModule {
         { provide: CertificateAuthorityService, useValue: deps.cas },
         { provide: NodeService, useValue: deps.nodes },
         { provide: OIDC, useValue: deps.oidc },
-        { provide: KUBE_SERVICE, useValue: deps.kube ?? null },
+        {
+          provide: KUBE_SERVICE,
+          inject: [Authorizer],
+          useFactory: async (authorizer: Authorizer) => (deps.kube ? deps.kube(authorizer) : null),
+        },
         { provide: KubePki, useValue: deps.kubePki ?? null },
       ],
       exports: [STORE, CertificateAuthorityService, NodeService, OIDC, KUBE_SERVICE, KubePki],

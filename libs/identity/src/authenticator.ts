@@ -11,8 +11,6 @@ import { Directory, isValidName } from './directory.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { Sessions } from './sessions.js';
 
-export { IdentityCache, WatchedPrefix, type IdentityCacheLog } from './authenticator-cache.js';
-
 export interface CredentialRequest {
   /** The Authorization header, if any. */
   authorization?: string;
@@ -30,7 +28,7 @@ const dummyHash = (): Promise<string> => (dummy ??= hashPassword(randomUUID()));
 export const INVALID_CREDENTIALS = 'Invalid username or password.';
 const unauthorized = (message = 'authentication required') => new ApiError(401, 'UNAUTHORIZED', message);
 
-/** Directory.ownerOfKey, or the same answer from a watched copy (IdentityCache). */
+/** Directory.ownerOfKey, or the same answer from a watched copy (WatchedAccounts). */
 export interface KeyOwners {
   ownerOfKey(
     name: string,
@@ -64,7 +62,7 @@ export class Authenticator {
     private readonly cas: CertificateAuthorityService,
     private readonly log: AuthLog = { warn: () => undefined },
     now?: () => number,
-    /** Where "is this key registered to an active user" is answered: the directory, or an IdentityCache. */
+    /** Where "is this key registered to an active user" is answered: the directory, or WatchedAccounts. */
     private readonly keyOwners?: KeyOwners,
   ) {
     this.sessions = new Sessions(store, now);

@@ -3,6 +3,7 @@ export * from './accounts.js';
 export * from './directory.js';
 export * from './sessions.js';
 export * from './authenticator.js';
+export * from './watched-accounts.js';
 export * from './bundle.js';
 export * from './groups.js';
 export * from './bulk.js';

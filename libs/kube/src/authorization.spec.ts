@@ -1,13 +1,12 @@
 // The authorization webhook's decisions on the embedded store: accounts, memberships and grants
 // come from watched copies, and every change applies to the next review.
-import { Directory, ensureAdmin, teamGroupsOf } from '@orca/identity';
+import { Directory, ensureAdmin, teamGroupsOf, watchedAccounts } from '@orca/identity';
 import { Authorizer, deleteGrant, putGrant } from '@orca/rbac';
 import { EmbeddedStore } from '@orca/store';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeAccessReviewer, subjectOf } from './authorization.js';
-import { watchedAccounts } from './identity.js';
 
 const review = (user: string, verb: string, resource: string, namespace: string) => ({
   apiVersion: 'authorization.k8s.io/v1',

@@ -4,9 +4,9 @@
 // and lists across all namespaces need a grant on all namespaces (`kubernetesnamespaces`).
 // Kubernetes' own components never get here: the apiserver runs Node,RBAC,Webhook, so bootstrap
 // RBAC answers for them first, and this webhook only has to speak for orca's users.
+import { watchedAccounts } from '@orca/identity';
 import { KUBE_VERBS, type Authorizer, type AuthzSubject } from '@orca/rbac';
 import type { Store } from '@orca/store';
-import { watchedAccounts } from './identity.js';
 
 /** resource (plural, as the apiserver names it) → UCP's Kubernetes resource name. */
 export const KUBE_RESOURCE_NAMES: Readonly<Record<string, string>> = {

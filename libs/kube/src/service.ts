@@ -1,7 +1,7 @@
 // Everything orca does for Kubernetes, put together: the front door listener, the webhooks'
 // reviewers, and a level-triggered loop that keeps orca's ValidatingWebhookConfiguration
 // registered with the apiserver (created when missing, repaired when it drifts).
-import { Directory, type Authenticator } from '@orca/identity';
+import { Directory, watchedAccounts, type Authenticator } from '@orca/identity';
 import type { Authorizer } from '@orca/rbac';
 import type { Store } from '@orca/store';
 import type { ServerOptions } from 'node:https';
@@ -94,8 +94,16 @@ export class KubeService {
     this.upstream = new KubeUpstream(options);
     this.frontDoor = new KubeFrontDoor({
       upstream: this.upstream,
-      authenticator: new KubeAuthenticator(options.authenticator, options.oidc),
+      authenticator: new KubeAuthenticator(
+        options.authenticator,
+        options.oidc,
+        undefined,
+        // Groups and ID-token accounts from the process's watched copy (no store reads per request).
+        watchedAccounts(options.store, options.log),
+      ),
       tls: options.tls,
+      // orca's OpenID Connect provider is mounted at /oidc on the controller (the apiserver's --oidc-issuer-url).
+      orcaIssuer: `${options.controllerUrl}/oidc`,
       log: options.log,
     });
     this.reviewer = new KubeAccessReviewer(options.store, options.authorizer, options.authorization);

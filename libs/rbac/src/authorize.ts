@@ -4,11 +4,10 @@
 // descendants; grants add up across the user, their teams and their orgs; everyone has Scheduler
 // on /Shared. A user's private collection /Shared/Private/<name> is reached through the grant made
 // when the user is created (`[auth] default_new_user_role`), like any other grant.
-import type { Store } from '@orca/store';
+import { PrefixMirror, type MirrorLog, type Store } from '@orca/store';
 import { BUILTIN_COLLECTIONS, covers, type CollectionRecord } from './collections.js';
 import { ALL_NAMESPACES, type GrantRecord } from './grants.js';
 import { rbacKeys } from './keys.js';
-import { lastWrite, PrefixMirror, type MirrorLog } from './mirror.js';
 import {
   BUILTIN_ROLES,
   builtinRole,
@@ -272,7 +271,7 @@ export class Authorizer {
    */
   async snapshot(_subject?: AuthzSubject): Promise<AuthzSnapshot> {
     const mirror = (this.mirror ??= new PrefixMirror(this.store, RBAC_PREFIX, decodeRbac, this.log));
-    await mirror.sync(lastWrite(this.store, RBAC_PREFIX));
+    await mirror.sync(); // waits for this process's own last RBAC write
     if (this.built?.generation !== mirror.generation)
       this.built = { generation: mirror.generation, snapshot: buildSnapshot(mirror.entries()) };
     return this.built.snapshot;

@@ -3,7 +3,7 @@
 import { ApiError } from '@orca/api';
 import type { Store, TxnOp, Compare } from '@orca/store';
 import { randomUUID } from 'node:crypto';
-import { bad, checkId, conflict, isObject, notFound, noteRbacWrite, rbacKeys } from './keys.js';
+import { bad, checkId, conflict, isObject, notFound, rbacKeys } from './keys.js';
 
 export interface LabelConstraint {
   type: string;
@@ -198,7 +198,6 @@ async function insertCollection(
     if (await store.get(rbacKeys.collectionPath(path))) throw conflict(`collection "${path}" already exists`);
     throw conflict(`collection "${parent.path}" changed meanwhile: try again`);
   }
-  noteRbacWrite(store, result.revision);
   return record;
 }
 
@@ -249,7 +248,6 @@ export async function deleteCollection(store: Store, id: string): Promise<void> 
     ],
   );
   if (!result.succeeded) throw conflict(`collection "${c.path}" changed while deleting it: try again`);
-  noteRbacWrite(store, result.revision);
 }
 
 /** PATCH /collections/{id}: only label_constraints change (authz.CollectionUpdate). */
@@ -270,7 +268,6 @@ export async function updateCollection(store: Store, id: string, body: unknown):
     [{ type: 'put', key, value: JSON.stringify(updated) }],
   );
   if (!result.succeeded) throw conflict(`collection "${c.path}" changed meanwhile: try again`);
-  noteRbacWrite(store, result.revision);
   return updated;
 }
 

@@ -3,7 +3,7 @@
 // concurrent delete of either sees the change and fails instead of leaving a dangling grant.
 import type { Compare, Store, TxnOp } from '@orca/store';
 import { findCollection, touchOps } from './collections.js';
-import { bad, checkId, notFound, noteRbacWrite, rbacKeys } from './keys.js';
+import { bad, checkId, notFound, rbacKeys } from './keys.js';
 import { getRole } from './roles.js';
 
 export type GrantType = 'collection' | 'namespace' | 'grantobject';
@@ -56,7 +56,6 @@ export async function putGrant(
   ops.push({ type: 'put', key: rbacKeys.grant(subjectID, objectID, role.id), value: JSON.stringify(grant) });
   const result = await store.txn(compares, ops);
   if (!result.succeeded) throw notFound('the role or collection was deleted meanwhile');
-  noteRbacWrite(store, result.revision);
   return grant;
 }
 
@@ -66,9 +65,8 @@ export async function deleteGrant(
   objectID: string,
   roleID: string,
 ): Promise<void> {
-  const { deleted, revision } = await store.delete(rbacKeys.grant(subjectID, objectID, roleID));
+  const { deleted } = await store.delete(rbacKeys.grant(subjectID, objectID, roleID));
   if (deleted === 0) throw notFound(`grant ${subjectID}/${objectID}/${roleID} not found`);
-  noteRbacWrite(store, revision);
 }
 
 export async function listGrants(store: Store, subjectIds?: readonly string[]): Promise<GrantRecord[]> {

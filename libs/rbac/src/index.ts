@@ -4,4 +4,3 @@ export * from './roles.js';
 export * from './collections.js';
 export * from './grants.js';
 export * from './authorize.js';
-export * from './mirror.js';

@@ -1,8 +1,6 @@
 // Store layout of RBAC (docs/architecture.md, State). Ids are checked (ID pattern) before they
 // become key segments; grant segments are URI-encoded because subject ids may contain ':' and '/'.
 import { ApiError } from '@orca/api';
-import type { Store } from '@orca/store';
-import { noteWrite } from './mirror.js';
 
 const V1 = '/orca/v1/rbac/';
 export const rbacKeys = {
@@ -20,11 +18,6 @@ export const rbacKeys = {
   grantsOf: (subject: string) => `${V1}grants/${encodeURIComponent(subject)}/`,
   defaultCollection: (user: string) => `${V1}defaultcollections/${encodeURIComponent(user)}`,
 };
-
-/** Every acknowledged RBAC write goes through here, so this process's next decision sees it. */
-export function noteRbacWrite(store: Store, revision: number): void {
-  noteWrite(store, V1, revision);
-}
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$/;
 

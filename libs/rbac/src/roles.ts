@@ -2,7 +2,7 @@
 // Roles are immutable (UCP: delete and recreate); a role used by a grant cannot be deleted.
 import type { Store } from '@orca/store';
 import { randomUUID } from 'node:crypto';
-import { bad, conflict, isObject, notFound, noteRbacWrite, rbacKeys } from './keys.js';
+import { bad, conflict, isObject, notFound, rbacKeys } from './keys.js';
 import { ApiError } from '@orca/api';
 import {
   BUILTIN_ROLES,
@@ -68,8 +68,7 @@ export async function createRole(store: Store, body: unknown): Promise<RoleRecor
     throw conflict(`a role named "${name}" already exists`);
   }
   const role: RoleRecord = { id: randomUUID(), name, system_role: false, operations };
-  const { revision } = await store.put(rbacKeys.role(role.id), JSON.stringify(role));
-  noteRbacWrite(store, revision);
+  await store.put(rbacKeys.role(role.id), JSON.stringify(role));
   return role;
 }
 
@@ -91,5 +90,4 @@ export async function deleteRole(store: Store, idOrName: string): Promise<void> 
     [{ type: 'delete', key }],
   );
   if (!result.succeeded) throw conflict(`role "${role.name}" changed while deleting it: try again`);
-  noteRbacWrite(store, result.revision);
 }

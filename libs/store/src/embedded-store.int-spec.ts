@@ -1,8 +1,9 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedStore } from './embedded-store.js';
 import { openStore } from './index.js';
+import { StoreUnavailableError, type KeyValue } from './store.js';
 import { describeStoreContract, EventLog, within } from './store.contract.js';
 
 const dirs: string[] = [];
@@ -134,6 +135,137 @@ describe('EmbeddedStore leases', () => {
     }
     await within(lease.lost, 2000, 'lease.lost after a stall');
     expect(await store.get('stall/a')).toBeUndefined();
+    await store.close();
+  }, 15_000);
+});
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('EmbeddedStore group commit with asynchronous fsync', () => {
+  it('holds reads issued while a flush is in flight until its writes are acknowledged', async () => {
+    const order: string[] = [];
+    const heldReads: Promise<unknown>[] = [];
+    const store: EmbeddedStore = new EmbeddedStore({
+      dir: tempDir(),
+      onWalSync: () => {
+        // The batch is on disk but not yet acknowledged: these reads must wait for the acknowledgement.
+        heldReads.push(store.get('gc/k').then((kv) => order.push(`held get ${kv?.value ?? 'missing'}`)));
+        heldReads.push(store.range('gc/').then((r) => order.push(`held range ${r.count}`)));
+        heldReads.push(
+          store.txn([], [{ type: 'get', key: 'gc/k' }]).then((t) => {
+            order.push(`held txn ${(t.results[0] as KeyValue | undefined)?.value ?? 'missing'}`);
+          }),
+        );
+      },
+    });
+    let acknowledged = false;
+    const written = store.put('gc/k', 'v').then(() => {
+      acknowledged = true;
+      order.push('ack');
+    });
+    // Reads issued on every turn of the event loop, also while the log write and sync run.
+    const polls: Promise<unknown>[] = [];
+    while (!acknowledged) {
+      polls.push(store.get('gc/k').then((kv) => order.push(kv ? 'poll saw' : 'poll missed')));
+      await nextTurn();
+    }
+    await Promise.all([written, ...heldReads, ...polls]);
+    const ack = order.indexOf('ack');
+    expect(order.slice(0, ack).every((o) => o === 'poll missed')).toBe(true);
+    expect(order.slice(ack + 1)).toEqual(
+      expect.arrayContaining(['held get v', 'held range 1', 'held txn v']),
+    );
+    expect(order.slice(ack + 1).filter((o) => o.includes('miss'))).toEqual([]);
+    await store.close();
+  }, 15_000);
+
+  it('lets writers queued while a flush is in flight share the next fsync', async () => {
+    let syncs = 0;
+    let second: Promise<{ revision: number }>[] = [];
+    const store: EmbeddedStore = new EmbeddedStore({
+      dir: tempDir(),
+      onWalSync: () => {
+        syncs++;
+        if (syncs === 1) second = Array.from({ length: 64 }, (_, i) => store.put(`share/b/${i}`, 'x'));
+      },
+    });
+    const first = await Promise.all(Array.from({ length: 64 }, (_, i) => store.put(`share/a/${i}`, 'x')));
+    const later = await Promise.all(second);
+    expect(syncs).toBe(2);
+    const firstRevisions = first.map((w) => w.revision);
+    expect(new Set(firstRevisions).size).toBe(64);
+    expect(Math.min(...later.map((w) => w.revision))).toBe(Math.max(...firstRevisions) + 1);
+    expect((await store.range('share/')).count).toBe(128);
+    await store.close();
+  }, 15_000);
+
+  it('recovers every acknowledged write from a copy of the data dir taken at an acknowledgement', async () => {
+    const dir = tempDir();
+    const copy = join(tempDir(), 'copy');
+    const store = new EmbeddedStore({ dir });
+    const acknowledged = new Map<string, number>();
+    let atCopy: Map<string, number> | undefined;
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, writer) => {
+        for (let i = 0; i < 30; i++) {
+          const key = `copy/${writer}/${i % 5}`;
+          await store.put(key, String(i));
+          acknowledged.set(key, i);
+          // A crash right after this acknowledgement: the disk as it is now.
+          if (writer === 3 && i === 20) {
+            cpSync(dir, copy, { recursive: true });
+            atCopy = new Map(acknowledged);
+          }
+        }
+      }),
+    );
+    await store.close();
+    expect(atCopy?.size).toBeGreaterThan(0);
+    const recovered = new EmbeddedStore({ dir: copy });
+    for (const [key, value] of atCopy as Map<string, number>) {
+      // Writes of the same batch whose writers had not run yet may be there too, never older ones.
+      expect(Number((await recovered.get(key))?.value)).toBeGreaterThanOrEqual(value);
+    }
+    await recovered.close();
+  }, 15_000);
+
+  it('finishes the flush in flight and queued writes on close, and refuses later ones', async () => {
+    const dir = tempDir();
+    let closing: Promise<void> | undefined;
+    const store: EmbeddedStore = new EmbeddedStore({
+      dir,
+      onWalSync: () => {
+        closing ??= store.close();
+      },
+    });
+    const first = Array.from({ length: 8 }, (_, i) => store.put(`close/a/${i}`, 'x'));
+    await nextTurn(); // the first batch is in flight now
+    const queued = Array.from({ length: 8 }, (_, i) => store.put(`close/b/${i}`, 'x'));
+    await Promise.all([...first, ...queued]);
+    await closing;
+    await expect(store.put('close/late', 'x')).rejects.toThrow(/closed/);
+    await expect(store.get('close/a/0')).rejects.toThrow(/closed/);
+    const reopened = new EmbeddedStore({ dir });
+    expect((await reopened.range('close/')).count).toBe(16);
+    await reopened.close();
+  }, 15_000);
+
+  it('goes broken when the log sync fails: writers rejected, later reads and writes refused', async () => {
+    let failSync = false;
+    const store = new EmbeddedStore({
+      dir: tempDir(),
+      onWalSync: () => {
+        // A throw here counts as a failed sync.
+        if (failSync) throw new Error('disk gone');
+      },
+    });
+    await store.put('broken/ok', '1');
+    failSync = true;
+    const failed = [store.put('broken/a', '1'), store.put('broken/b', '1')];
+    for (const write of failed) await expect(write).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.get('broken/ok')).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.put('broken/c', '1')).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.health()).rejects.toBeInstanceOf(StoreUnavailableError);
     await store.close();
   }, 15_000);
 });

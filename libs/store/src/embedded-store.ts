@@ -1,26 +1,31 @@
 // Single-node, in-process store with etcd's revision semantics, for `npm start` and tests.
-// Durability: every committed transaction is appended to a write-ahead log and fsync'ed before it
-// is acknowledged (group commit: all writes queued in one tick share one fsync); a snapshot of the
-// live keys is written every `snapshotEvery` records and the log is then truncated.
-// Mutations happen only inside the flush step, in the same synchronous block as the fsync, so no
-// reader ever sees a write that is not yet durable.
+// Durability: every committed transaction is appended to a write-ahead log and fdatasync'ed before
+// it is acknowledged; a snapshot of the live keys is written every `snapshotEvery` records and the
+// log is then truncated. The disk I/O is asynchronous so the event loop keeps serving meanwhile.
+// Group commit: one flush at a time applies its batch to memory, writes and syncs the log, and only
+// then resolves its writers and emits watch events; writes queued while it runs form the next batch.
+// Every read waits for an in-flight flush, so no reader ever sees a write that is not yet durable.
 import { randomInt } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  fdatasync,
   fdatasyncSync,
+  fsync,
   fsyncSync,
+  ftruncate,
   ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
-  renameSync,
-  writeFileSync,
+  write,
   writeSync,
 } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { campaign, leader } from './election.js';
 import { compareKeys, lowerBound, prefixEnd } from './keys.js';
+import { recordWrite } from './mirror-writes.js';
 import {
   StoreUnavailableError,
   type CampaignOptions,
@@ -46,6 +51,8 @@ export interface EmbeddedStoreOptions {
   snapshotEvery?: number;
   /** Revisions of history kept for watches from the past before auto-compaction (default 10000). */
   historyLimit?: number;
+  /** Called after each fdatasync of the write-ahead log by a flush (for tests and metrics). */
+  onWalSync?: () => void;
 }
 
 type WalOp = ['p', string, string, string | null] | ['d', string];
@@ -69,6 +76,28 @@ const WAL = 'wal.log';
 function closedError(): StoreUnavailableError {
   return new StoreUnavailableError('embedded store is closed');
 }
+
+function settled(resolve: () => void, reject: (err: unknown) => void) {
+  return (err: NodeJS.ErrnoException | null): void => (err ? reject(err) : resolve());
+}
+
+async function writeAll(fd: number, data: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    offset += await new Promise<number>((resolve, reject) =>
+      write(fd, data, offset, data.length - offset, null, (err, written) =>
+        err ? reject(err) : resolve(written),
+      ),
+    );
+  }
+}
+
+const datasyncFd = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => fdatasync(fd, settled(resolve, reject)));
+const fsyncFd = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => fsync(fd, settled(resolve, reject)));
+const truncateFd = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => ftruncate(fd, 0, settled(resolve, reject)));
 
 class EmbeddedLease implements Lease {
   readonly lost: Promise<Error>;
@@ -197,6 +226,12 @@ export class EmbeddedStore implements Store {
   private readonly watchers = new Set<EmbeddedWatcher>();
   private queue: Pending[] = [];
   private flushScheduled = false;
+  /** The flush in flight (apply, log write and sync, maybe a snapshot): batches never overlap. */
+  private flushing: Promise<void> | undefined;
+  /** Set while a batch is applied in memory but not yet durable; every read waits for it. */
+  private undurable: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly onWalSync: (() => void) | undefined;
   private walFd: number;
   private walRecords = 0;
   private walBuffer: string[] = [];
@@ -208,6 +243,7 @@ export class EmbeddedStore implements Store {
     this.dir = options.dir;
     this.snapshotEvery = options.snapshotEvery ?? 10_000;
     this.historyLimit = options.historyLimit ?? 10_000;
+    this.onWalSync = options.onWalSync;
     mkdirSync(this.dir, { recursive: true });
     this.recover();
     this.walFd = openSync(join(this.dir, WAL), 'a');
@@ -274,7 +310,10 @@ export class EmbeddedStore implements Store {
     if (ops.length === 0) return;
     const entry = this.applyOps(ops, this.revision + 1);
     this.appendWal({ r: entry.revision, o: ops });
-    this.writeWal();
+    const data = this.takeWalBuffer();
+    let written = 0;
+    while (written < data.length) written += writeSync(this.walFd, data, written);
+    fdatasyncSync(this.walFd); // still in the constructor: nothing else can run yet
     this.history.push(entry);
   }
 
@@ -337,6 +376,8 @@ export class EmbeddedStore implements Store {
     const effective = ops.filter((op) => op[0] === 'p' || this.kvs.has(op[1]));
     if (effective.length === 0) return this.revision;
     const entry = this.applyOps(effective, this.revision + 1);
+    // Read-your-writes: this process's mirrors of these keys wait for this revision.
+    for (const op of effective) recordWrite(this, op[1], entry.revision);
     this.appendWal({ r: entry.revision, o: effective });
     this.batchEvents.push(entry);
     return entry.revision;
@@ -347,13 +388,17 @@ export class EmbeddedStore implements Store {
     this.walRecords++;
   }
 
-  private writeWal(): void {
-    if (this.walBuffer.length === 0) return;
+  private takeWalBuffer(): Buffer {
     const data = Buffer.from(this.walBuffer.join(''));
     this.walBuffer = [];
-    let written = 0;
-    while (written < data.length) written += writeSync(this.walFd, data, written);
-    fdatasyncSync(this.walFd);
+    return data;
+  }
+
+  private async writeWal(): Promise<void> {
+    if (this.walBuffer.length === 0) return;
+    await writeAll(this.walFd, this.takeWalBuffer());
+    await datasyncFd(this.walFd);
+    this.onWalSync?.();
   }
 
   private trimHistory(): void {
@@ -366,80 +411,112 @@ export class EmbeddedStore implements Store {
     this.history = this.history.slice(excess);
   }
 
-  private snapshot(): void {
+  // Runs inside a flush, so no batch appends to the log between the capture and the truncation.
+  private async snapshot(): Promise<void> {
     const snap: Snapshot = {
       format: 1,
       revision: this.revision,
       compactRevision: this.compactRevision,
       kvs: [...this.kvs.values()],
     };
+    const text = JSON.stringify(snap);
     const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
-    const fd = openSync(tmp, 'w');
-    writeFileSync(fd, JSON.stringify(snap));
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, join(this.dir, SNAPSHOT));
-    const dirFd = openSync(this.dir, 'r');
-    fsyncSync(dirFd);
-    closeSync(dirFd);
+    const file = await open(tmp, 'w');
+    try {
+      await file.writeFile(text);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, join(this.dir, SNAPSHOT));
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
     // Only now is the log redundant; a crash before this point replays it over the snapshot.
-    ftruncateSync(this.walFd, 0);
-    fsyncSync(this.walFd);
+    await truncateFd(this.walFd);
+    await fsyncFd(this.walFd);
     this.walRecords = 0;
   }
 
   // ---- the commit queue ----
 
+  private brokenError(): StoreUnavailableError {
+    return new StoreUnavailableError('embedded store failed', { cause: this.broken });
+  }
+
   private submit<T>(run: () => T): Promise<T> {
-    if (this.closed) return Promise.reject(closedError());
-    if (this.broken)
-      return Promise.reject(new StoreUnavailableError('embedded store failed', { cause: this.broken }));
+    if (this.closed || this.closing) return Promise.reject(closedError());
+    if (this.broken) return Promise.reject(this.brokenError());
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.scheduleFlush();
     });
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
+  // Writes queued in the same tick, or while a flush is in flight, go in one batch.
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing || this.queue.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (this.flushing) return;
+      this.flushing = this.flush().finally(() => {
+        this.flushing = undefined;
+        this.scheduleFlush();
+      });
+    });
+  }
+
+  private async flush(): Promise<void> {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    const outcomes: { ok: boolean; value: unknown }[] = [];
-    for (const item of batch) {
-      try {
-        outcomes.push({ ok: true, value: item.run() });
-      } catch (err) {
-        outcomes.push({ ok: false, value: err });
-      }
-    }
-    try {
-      this.writeWal();
-    } catch (err) {
-      // Memory is ahead of the disk now: refuse everything from here on.
-      this.broken = err instanceof Error ? err : new Error(String(err));
-      for (const item of batch)
-        item.reject(new StoreUnavailableError('write-ahead log failed', { cause: err }));
+    if (this.broken) {
+      for (const item of batch) item.reject(this.brokenError());
       return;
     }
-    const entries = this.batchEvents;
-    this.batchEvents = [];
-    for (const entry of entries) {
-      this.history.push(entry);
-      for (const w of this.watchers) w.offer(entry);
+    let becameDurable!: () => void;
+    this.undurable = new Promise((resolve) => (becameDurable = resolve));
+    try {
+      const outcomes: { ok: boolean; value: unknown }[] = [];
+      for (const item of batch) {
+        try {
+          outcomes.push({ ok: true, value: item.run() });
+        } catch (err) {
+          outcomes.push({ ok: false, value: err });
+        }
+      }
+      try {
+        await this.writeWal();
+      } catch (err) {
+        // Memory is ahead of the disk now: refuse everything, reads included, from here on.
+        this.broken = err instanceof Error ? err : new Error(String(err));
+        for (const item of batch)
+          item.reject(new StoreUnavailableError('write-ahead log failed', { cause: err }));
+        return;
+      }
+      const entries = this.batchEvents;
+      this.batchEvents = [];
+      for (const entry of entries) {
+        this.history.push(entry);
+        for (const w of this.watchers) w.offer(entry);
+      }
+      this.trimHistory();
+      batch.forEach((item, i) => {
+        const outcome = outcomes[i] as { ok: boolean; value: unknown };
+        if (outcome.ok) item.resolve(outcome.value);
+        else item.reject(outcome.value);
+      });
+    } finally {
+      this.undurable = undefined;
+      becameDurable();
     }
-    this.trimHistory();
-    batch.forEach((item, i) => {
-      const outcome = outcomes[i] as { ok: boolean; value: unknown };
-      if (outcome.ok) item.resolve(outcome.value);
-      else item.reject(outcome.value);
-    });
     if (this.walRecords >= this.snapshotEvery) {
       try {
-        this.snapshot();
+        await this.snapshot();
       } catch {
         // The log still holds everything; try again after the next batch.
       }
@@ -452,13 +529,22 @@ export class EmbeddedStore implements Store {
     if (this.closed) throw closedError();
   }
 
+  /** Waits until no batch is applied but not yet durable, then checks the store is usable. */
+  private async readable(): Promise<void> {
+    while (this.undurable) await this.undurable;
+    this.check();
+    if (this.broken) throw this.brokenError();
+  }
+
   async get(key: string): Promise<KeyValue | undefined> {
     this.check();
+    if (this.undurable || this.broken) await this.readable();
     return this.kvs.get(key);
   }
 
   async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
     this.check();
+    if (this.undurable || this.broken) await this.readable();
     const first =
       options.startKey !== undefined && compareKeys(options.startKey, prefix) > 0 ? options.startKey : prefix;
     const from = lowerBound(this.sorted, first);
@@ -570,6 +656,7 @@ export class EmbeddedStore implements Store {
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
     this.check();
+    if (this.undurable || this.broken) await this.readable();
     const watcher = new EmbeddedWatcher(prefix, handlers, (w) => this.watchers.delete(w));
     const start = fromRevision > 0 ? fromRevision : this.revision + 1;
     if (start <= this.compactRevision) {
@@ -591,6 +678,7 @@ export class EmbeddedStore implements Store {
 
   async grantLease(ttlSeconds: number): Promise<Lease> {
     this.check();
+    if (this.undurable || this.broken) await this.readable();
     if (!(ttlSeconds >= 1)) throw new Error('lease TTL must be at least 1 second');
     let id: string;
     do id = String(randomInt(1, 2 ** 47));
@@ -607,14 +695,22 @@ export class EmbeddedStore implements Store {
 
   /** Deletes the lease and its keys in one revision, then signals `lost`. */
   endLease(id: string, reason: Error): Promise<void> {
-    return this.submit(() => {
+    let lease: EmbeddedLease | undefined;
+    const ended = this.submit(() => {
       const keys = this.leaseKeys.get(id);
       if (keys) this.commit([...keys].map((k): WalOp => ['d', k]));
       this.leaseKeys.delete(id);
-      const lease = this.leases.get(id);
+      lease = this.leases.get(id);
       this.leases.delete(id);
-      lease?.markLost(reason);
     });
+    // The holder learns of the loss once the deletion of its keys is durable (or the log failed).
+    return ended.then(
+      () => lease?.markLost(reason),
+      (err: unknown) => {
+        lease?.markLost(reason);
+        throw err;
+      },
+    );
   }
 
   private leaseId(lease: Lease): string {
@@ -649,17 +745,17 @@ export class EmbeddedStore implements Store {
     if (this.broken) throw new StoreUnavailableError('embedded store failed', { cause: this.broken });
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    // Let queued writes finish first; they were accepted before close.
-    if (this.queue.length > 0) {
-      await new Promise<void>((resolve) => {
-        this.queue.push({ run: () => undefined, resolve: () => resolve(), reject: () => resolve() });
-        if (!this.flushScheduled) {
-          this.flushScheduled = true;
-          setImmediate(() => this.flush());
-        }
-      });
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    // Writes accepted before close (queued or in flight) finish first; later ones are refused.
+    while (this.flushing || this.queue.length > 0) {
+      if (this.flushing) await this.flushing;
+      else await new Promise((resolve) => setImmediate(resolve));
     }
     this.closed = true;
     for (const lease of this.leases.values()) lease.markLost(new Error('store closed'));

@@ -20,6 +20,7 @@ import type {
   ICompare,
 } from 'etcd3';
 import { campaign, leader } from './election.js';
+import { recordPrefixWrite, recordWrite } from './mirror-writes.js';
 import {
   StoreUnavailableError,
   type CampaignOptions,
@@ -250,14 +251,19 @@ export class EtcdStore implements Store {
         o,
       ),
     );
-    return { revision: Number(res.header.revision) };
+    const revision = Number(res.header.revision);
+    recordWrite(this, key, revision);
+    return { revision };
   }
 
   async delete(key: string): Promise<{ revision: number; deleted: number }> {
     const res = await this.call('delete', false, (o) =>
       this.client.kv.deleteRange({ key: this.fullKey(key) }, o),
     );
-    return { revision: Number(res.header.revision), deleted: Number(res.deleted) };
+    const revision = Number(res.header.revision);
+    // Deleting a missing key makes no event: a mirror must not wait for one.
+    if (Number(res.deleted) > 0) recordWrite(this, key, revision);
+    return { revision, deleted: Number(res.deleted) };
   }
 
   async deletePrefix(prefix: string): Promise<{ revision: number; deleted: number }> {
@@ -265,7 +271,9 @@ export class EtcdStore implements Store {
     const res = await this.call('delete', false, (o) =>
       this.client.kv.deleteRange({ key: full, range_end: rangeEnd(full) }, o),
     );
-    return { revision: Number(res.header.revision), deleted: Number(res.deleted) };
+    const revision = Number(res.header.revision);
+    if (Number(res.deleted) > 0) recordPrefixWrite(this, prefix, revision);
+    return { revision, deleted: Number(res.deleted) };
   }
 
   private toCompare(c: Compare): ICompare {
@@ -312,12 +320,19 @@ export class EtcdStore implements Store {
       ),
     );
     const ops = res.succeeded ? success : failure;
+    const revision = Number(res.header.revision);
+    ops.forEach((op, i) => {
+      const changed =
+        op.type === 'put' ||
+        (op.type === 'delete' && Number(res.responses[i]?.response_delete_range?.deleted ?? 0) > 0);
+      if (changed) recordWrite(this, op.key, revision);
+    });
     const results = ops.map((op, i) => {
       if (op.type !== 'get') return undefined;
       const kv = res.responses[i]?.response_range?.kvs[0];
       return kv ? this.toKeyValue(kv) : undefined;
     });
-    return { succeeded: res.succeeded, revision: Number(res.header.revision), results };
+    return { succeeded: res.succeeded, revision, results };
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {

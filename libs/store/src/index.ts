@@ -1,4 +1,5 @@
 export * from './store.js';
+export * from './mirror.js';
 export { EmbeddedStore, type EmbeddedStoreOptions } from './embedded-store.js';
 export { EtcdStore, type EtcdStoreOptions } from './etcd-store.js';
 export { DEFAULT_ELECTION_TTL_SECONDS } from './election.js';

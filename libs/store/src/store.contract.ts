@@ -169,6 +169,34 @@ export function describeStoreContract(name: string, factory: StoreContractFactor
       expect((await store.range('')).kvs.map((kv) => kv.key)).toEqual(['p', 'q/x']);
     }, 15_000);
 
+    it('serializes concurrent writers: distinct revisions, one CAS winner, acknowledged writes readable', async () => {
+      const writes = await Promise.all(Array.from({ length: 40 }, (_, i) => store.put(`cw/${i}`, `v${i}`)));
+      expect(new Set(writes.map((w) => w.revision)).size).toBe(40);
+      // Each writer reads its own write back as soon as it is acknowledged, while others are in flight.
+      await Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          const { revision } = await store.put(`cw/${i}`, 'again');
+          expect(await store.get(`cw/${i}`)).toMatchObject({ value: 'again', version: 2 });
+          expect((await store.range(`cw/${i}`)).revision).toBeGreaterThanOrEqual(revision);
+        }),
+      );
+      const base = (await store.get('cw/0')) as KeyValue;
+      const racers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          store.txn(
+            [{ key: 'cw/0', target: 'modRevision', op: '=', value: base.modRevision }],
+            [{ type: 'put', key: 'cw/0', value: `racer${i}` }],
+          ),
+        ),
+      );
+      expect(racers.filter((r) => r.succeeded)).toHaveLength(1);
+      const winner = racers.findIndex((r) => r.succeeded);
+      expect((await store.get('cw/0'))?.value).toBe(`racer${winner}`);
+      const listed = await store.range('cw/');
+      expect(listed.count).toBe(40);
+      expect(listed.revision).toBeGreaterThanOrEqual(Math.max(...racers.map((r) => r.revision)));
+    }, 15_000);
+
     it('runs compare-and-swap transactions on every target', async () => {
       // Create-if-absent.
       const created = await store.txn(

@@ -5,7 +5,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { ApiError, type Principal } from '@orca/api';
 import { CertificateAuthorityService, NodeService, PROXY_PORT } from '@orca/cluster';
 import { FrontDoor, type EngineCredentials } from '@orca/frontdoor';
-import { Authenticator, IdentityCache } from '@orca/identity';
+import { Authenticator, watchedAccounts, type WatchedAccounts } from '@orca/identity';
 import { createCsr, generateKeyPair, parseCertificate, publicKeyFingerprint } from '@orca/pki';
 import { Authorizer } from '@orca/rbac';
 import type { Store } from '@orca/store';
@@ -18,7 +18,7 @@ import { STORE } from '../tokens.js';
 @Injectable()
 export class FrontDoorService implements OnModuleDestroy {
   readonly frontDoor: FrontDoor;
-  private readonly identity: IdentityCache;
+  private readonly identity: WatchedAccounts;
   private renewal?: NodeJS.Timeout;
 
   constructor(
@@ -28,8 +28,9 @@ export class FrontDoorService implements OnModuleDestroy {
     authorizer: Authorizer,
   ) {
     const logger = new Logger('frontdoor');
-    // Key registrations, accounts and memberships from watched copies: no store reads per request.
-    this.identity = new IdentityCache(store, { warn: (m) => logger.warn(m) });
+    // Key registrations, accounts and memberships from the process's watched copy (shared with the
+    // Kubernetes side): no store reads per request.
+    this.identity = watchedAccounts(store, { warn: (m) => logger.warn(m) });
     const authenticator = new Authenticator(
       store,
       cas,

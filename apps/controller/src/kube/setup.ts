@@ -1,12 +1,14 @@
 // Builds the controller's KubeService from its settings: the front door shares the controller's
-// serving certificate, and only certificates from the cluster CA may call the webhooks.
+// serving certificate, and only certificates from the cluster CA may call the webhooks. It decides
+// with RbacModule's Authorizer (one watch on the grants per controller) and answers identity
+// questions from the process's watched accounts (shared with the Docker front door).
 import type { CertificateAuthorityService } from '@orca/cluster';
 import type { KubeConfig } from '@orca/config';
-import { Authenticator, Directory } from '@orca/identity';
+import { Authenticator, watchedAccounts } from '@orca/identity';
 import { KubeService, type IdTokenVerifier } from '@orca/kube';
 import { verifyCertificate } from '@orca/pki';
 import { X509Certificate } from 'node:crypto';
-import { Authorizer } from '@orca/rbac';
+import type { Authorizer } from '@orca/rbac';
 import type { Store } from '@orca/store';
 
 export async function createKubeService(deps: {
@@ -15,6 +17,8 @@ export async function createKubeService(deps: {
   controllerUrl: string;
   store: Store;
   cas: CertificateAuthorityService;
+  /** RbacModule's: closed with the Nest application, not here. */
+  authorizer: Authorizer;
   oidc: IdTokenVerifier;
   tls: { key: string; cert: string; ca: string[] };
   log: { log(message: string): void; warn(message: string): void };
@@ -26,8 +30,9 @@ export async function createKubeService(deps: {
     ...config,
     host: deps.host,
     store,
-    authenticator: new Authenticator(store, cas, deps.log),
-    authorizer: new Authorizer(store, new Directory(store)),
+    // Key registrations from the watched copy: a bundle request to the front door reads no store.
+    authenticator: new Authenticator(store, cas, deps.log, undefined, watchedAccounts(store, deps.log)),
+    authorizer: deps.authorizer,
     oidc: deps.oidc,
     controllerUrl: deps.controllerUrl,
     controllerCaPem: clusterBundle,

@@ -1,12 +1,17 @@
 // A store prefix kept in memory by a watch, for hot paths that must not read the store on every
-// call (authorization decisions, the Kubernetes webhooks). Correctness comes first:
+// call (RBAC decisions, the identity questions of the Docker and Kubernetes front doors and of the
+// Kubernetes webhooks). Correctness comes first:
 //  - the copy is (re)listed on first use, after compaction and after any watch failure; while the
 //    watch is broken, every read re-lists (and fails when the store cannot answer) instead of
 //    serving a copy that may miss a revocation;
-//  - read-your-writes in the writing process: writers note the revision of their write
-//    (noteWrite), and sync() waits until the watch has delivered it (or re-lists);
+//  - read-your-writes in the writing process: every write through the store object records its
+//    revision against the mirrored prefixes holding the key (mirror-writes.ts), and sync() waits
+//    until the watch has delivered the newest one (or re-lists); writers have nothing to remember;
 //  - other processes' writes are seen as soon as their watch event arrives.
-import type { Store, Watch, WatchEvent } from '@orca/store';
+import { writeMark, type WriteMark } from './mirror-writes.js';
+import type { Store, Watch, WatchEvent } from './store.js';
+
+export { lastWrite } from './mirror-writes.js';
 
 export interface MirrorLog {
   warn(message: string): void;
@@ -15,21 +20,6 @@ export interface MirrorLog {
 /** How long a reader waits for the watch to deliver a known write before re-listing instead. */
 const CATCH_UP_MS = 500;
 const RETRY_MS = 1000;
-
-// The newest write each store object acknowledged to this process, per watched area (by prefix).
-const writes = new WeakMap<Store, Map<string, number>>();
-
-/** Records that this process wrote under `prefix` at `revision` (after the store acknowledged it). */
-export function noteWrite(store: Store, prefix: string, revision: number): void {
-  let byPrefix = writes.get(store);
-  if (!byPrefix) writes.set(store, (byPrefix = new Map()));
-  if (revision > (byPrefix.get(prefix) ?? 0)) byPrefix.set(prefix, revision);
-}
-
-/** The newest revision this process wrote under `prefix` (0: none). */
-export function lastWrite(store: Store, prefix: string): number {
-  return writes.get(store)?.get(prefix) ?? 0;
-}
 
 interface Waiter {
   revision: number;
@@ -49,6 +39,8 @@ export class PrefixMirror<T> {
   private watchToken?: object;
   private retry?: NodeJS.Timeout;
   private readonly waiters = new Set<Waiter>();
+  /** The newest revision this process wrote under the prefix (moved by the store on each write). */
+  private readonly written: WriteMark;
 
   constructor(
     private readonly store: Store,
@@ -56,11 +48,21 @@ export class PrefixMirror<T> {
     /** The value kept for a key; undefined: not kept. */
     private readonly decode: (key: string, value: string) => T | undefined,
     private readonly log?: MirrorLog,
-  ) {}
+  ) {
+    this.written = writeMark(store, prefix);
+  }
 
   /** Bumped on every change: derived views are rebuilt when it moves. */
   get generation(): number {
     return this.changes;
+  }
+
+  /**
+   * True while the copy is watched and holds every write this process made under the prefix:
+   * then entries() may be read without awaiting sync() (hot paths skip a promise per call).
+   */
+  isCurrent(): boolean {
+    return this.healthy && this.revision >= this.written.revision;
   }
 
   /** The current copy (read it only after sync(); do not keep it across awaits). */
@@ -69,12 +71,15 @@ export class PrefixMirror<T> {
   }
 
   /**
-   * Resolves once the copy is loaded, watched, and holds every change up to `revision` (the
-   * revision of a write this process made; lastWrite gives it). Rejects when the store cannot answer.
+   * Resolves once the copy is loaded, watched, and holds every write this process made under the
+   * prefix through this store object (and every change up to `atLeast`, when given). Rejects when
+   * the store cannot answer.
    */
-  async sync(revision = 0): Promise<void> {
+  async sync(atLeast = 0): Promise<void> {
     if (this.closed) throw new Error(`the ${this.prefix} copy is closed`);
-    if (!this.healthy) return this.reload();
+    const revision = Math.max(atLeast, this.written.revision);
+    // A listing already under way may have been read before the write: then wait for the watch.
+    if (!this.healthy) await this.reload();
     if (this.revision >= revision) return;
     const caughtUp = await new Promise<boolean>((resolve) => {
       const waiter: Waiter = { revision, resolve };
@@ -84,6 +89,8 @@ export class PrefixMirror<T> {
       }, CATCH_UP_MS).unref();
     });
     if (!caughtUp || this.revision < revision) await this.reload();
+    // The shared listing may predate the write: a fresh one reads at a revision that holds it.
+    if (this.revision < revision) await this.reload();
   }
 
   async close(): Promise<void> {
