@@ -12,7 +12,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
 
@@ -24,6 +24,8 @@ const PASSWORD = 'bench-viewer-pw';
 
 interface Target {
   name: string;
+  /** The processes serving it (besides the engine), whose CPU time is charged to its requests. */
+  servers: number[];
   /** One request; resolves with the status when the body has been read. */
   get(path: string): Promise<number>;
   close(): void;
@@ -45,8 +47,38 @@ function freePort(): Promise<number> {
   });
 }
 
+/** CPU time (user + system) the processes have used so far, in ms (Linux /proc; NaN elsewhere). */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return NaN;
+    }
+  }
+  return ticks * 10;
+}
+
+/** The processes listening on address:port (from ss), e.g. nginx's worker or ucp-proxy. */
+function listeners(address: string, port: number): number[] {
+  try {
+    const out = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+    const pids = new Set<number>();
+    for (const line of out.split('\n')) {
+      if (!line.includes(`${address}:${port}`)) continue;
+      for (const m of line.matchAll(/pid=(\d+)/g)) pids.add(Number(m[1]));
+    }
+    return [...pids];
+  } catch {
+    return [];
+  }
+}
+
 function target(
   name: string,
+  servers: number[],
   clients: number,
   options: (path: string) => RequestOptions,
   tls: boolean,
@@ -57,6 +89,7 @@ function target(
   const send = tls ? httpsRequest : httpRequest;
   return {
     name,
+    servers,
     get: (path) =>
       new Promise((resolve, reject) => {
         const req = send({ ...options(path), agent, method: 'GET' }, (res) => {
@@ -75,6 +108,8 @@ interface Figures {
   p50: number;
   p95: number;
   rps: number;
+  /** CPU time of the target's own server processes per request, in ms. */
+  cpuPerRequest: number;
 }
 
 /**
@@ -101,10 +136,13 @@ async function measureInTurns(
   for (const t of targets) await run(t, Date.now() + WARMUP_MS);
   const samples = new Map(targets.map((t) => [t.name, [] as number[]]));
   const elapsed = new Map(targets.map((t) => [t.name, 0]));
+  const cpu = new Map(targets.map((t) => [t.name, 0]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const t of targets) {
       const started = Date.now();
+      const cpuBefore = cpuMs(t.servers);
       await run(t, started + DURATION_MS / ROUNDS, samples.get(t.name));
+      cpu.set(t.name, cpu.get(t.name)! + cpuMs(t.servers) - cpuBefore);
       elapsed.set(t.name, elapsed.get(t.name)! + (Date.now() - started) / 1000);
     }
   }
@@ -115,6 +153,7 @@ async function measureInTurns(
       p50: percentile(sorted, 50),
       p95: percentile(sorted, 95),
       rps: sorted.length / elapsed.get(t.name)!,
+      cpuPerRequest: cpu.get(t.name)! / sorted.length,
     });
   }
   return figures;
@@ -304,22 +343,29 @@ export async function benchFrontDoor(): Promise<void> {
     );
     nginx = started.child;
     const nginxPort = started.port;
+    // Whose CPU each target costs: nginx's processes; the controller; the node's ucp-proxy.
+    const nginxPids = listeners('127.0.0.1', nginxPort);
+    const controllerPids = listeners(cluster.host, cluster.port);
+    const proxyPids = listeners(cluster.swarm.manager.address, PROXY_PORT);
 
     console.log(
       `frontdoor: ${cpus().length} cores, ${DURATION_MS / 1000} s per case; engine ${cluster.swarm.manager.address}, ` +
-        '20 containers, 10 services (the viewer sees half)',
+        `20 containers, 10 services (the viewer sees half); load average ${loadavg()[0]!.toFixed(2)} (1 min); ` +
+        `server CPU: nginx pids ${nginxPids.join(',')}, controller ${controllerPids.join(',')}, ucp-proxy ${proxyPids.join(',')}`,
     );
     for (const path of ['/v1.41/containers/json?all=1', '/v1.41/services']) {
       for (const clients of [1, 32]) {
         const cases = [
           target(
             'engine socket',
+            [],
             clients,
             (p) => ({ socketPath: cluster.swarm.manager.socketPath, path: p }),
             false,
           ),
           target(
             'nginx TLS proxy',
+            nginxPids,
             clients,
             (p) => ({
               host: '127.0.0.1',
@@ -332,6 +378,7 @@ export async function benchFrontDoor(): Promise<void> {
           ),
           target(
             'nginx via ucp-proxy',
+            [...nginxPids, ...proxyPids],
             clients,
             (p) => ({
               host: '127.0.0.1',
@@ -344,6 +391,7 @@ export async function benchFrontDoor(): Promise<void> {
           ),
           target(
             'front door, admin',
+            [...controllerPids, ...proxyPids],
             clients,
             (p) => ({
               host: cluster.host,
@@ -356,6 +404,7 @@ export async function benchFrontDoor(): Promise<void> {
           ),
           target(
             'front door, viewer',
+            [...controllerPids, ...proxyPids],
             clients,
             (p) => ({
               host: cluster.host,
@@ -373,10 +422,12 @@ export async function benchFrontDoor(): Promise<void> {
           const r = results.get(t.name)!;
           console.log(
             `frontdoor: GET ${path.replace('/v1.41', '')}, ${String(clients).padStart(2)} client(s), ${t.name.padEnd(19)}: ` +
-              `p50 ${r.p50.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, ${r.rps.toFixed(0)} req/s`,
+              `p50 ${r.p50.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, ${r.rps.toFixed(0)} req/s` +
+              (t.servers.length ? `, server CPU ${r.cpuPerRequest.toFixed(3)} ms/req` : ''),
           );
           t.close();
         }
+        console.log(`frontdoor: load average ${loadavg()[0]!.toFixed(2)} (1 min)`);
         const ref = results.get('nginx TLS proxy')!;
         const viaProxy = results.get('nginx via ucp-proxy')!;
         for (const name of ['front door, admin', 'front door, viewer']) {

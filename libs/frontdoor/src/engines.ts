@@ -6,6 +6,7 @@ import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { connect, type TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
+import { KeptAliveConnections } from './kept-alive.js';
 import type { SchedulableNode } from './schedule.js';
 import { isObject } from './policy.js';
 
@@ -66,10 +67,15 @@ export function forwardableHeaders(headers: IncomingHttpHeaders): OutgoingHttpHe
   return out;
 }
 
-/** HTTPS to each node's ucp-proxy, with one keep-alive agent per node. */
+/**
+ * HTTPS to each node's ucp-proxy: GETs over the node's kept-alive connections, everything else with
+ * one keep-alive agent per node.
+ */
 export class EnginePool {
   private readonly agents = new Map<string, Agent>();
+  private readonly gets = new Map<string, KeptAliveConnections>();
   private credentialsPromise?: Promise<EngineCredentials>;
+  private credentialsKnown?: EngineCredentials;
 
   constructor(
     private readonly credentials: () => Promise<EngineCredentials>,
@@ -77,11 +83,43 @@ export class EnginePool {
   ) {}
 
   private async tls(): Promise<EngineCredentials> {
-    this.credentialsPromise ??= this.credentials().catch((error: unknown) => {
+    if (this.credentialsKnown) return this.credentialsKnown;
+    const pending = (this.credentialsPromise ??= this.credentials().catch((error: unknown) => {
       this.credentialsPromise = undefined;
       throw error;
+    }));
+    const credentials = await pending;
+    if (this.credentialsPromise === pending) this.credentialsKnown = credentials;
+    return credentials;
+  }
+
+  private async getsTo(address: string): Promise<KeptAliveConnections> {
+    const existing = this.gets.get(address);
+    if (existing) return existing;
+    const tls = await this.tls();
+    const raced = this.gets.get(address);
+    if (raced) return raced;
+    const connections = new KeptAliveConnections({
+      host: address,
+      port: this.proxyPort,
+      ca: tls.caPem,
+      cert: tls.certPem,
+      key: tls.keyPem,
+      // The chain is checked against the cluster CA; node certificates name node ids, not addresses.
+      checkServerIdentity: () => undefined,
     });
-    return this.credentialsPromise;
+    this.gets.set(address, connections);
+    return connections;
+  }
+
+  /** A GET answered whole (lists, inspects): over the node's kept-alive connections. */
+  async get(node: Pick<ClusterNode, 'address' | 'name'>, path: string, timeoutMs = 30_000) {
+    const connections = this.gets.get(node.address) ?? (await this.getsTo(node.address));
+    try {
+      return await connections.get(path, timeoutMs);
+    } catch (error) {
+      throw new EngineUnreachableError(node.name, error as Error);
+    }
   }
 
   private async agentFor(address: string): Promise<Agent> {
@@ -110,7 +148,7 @@ export class EnginePool {
     body?: Buffer | Readable,
     signal?: AbortSignal,
   ): Promise<IncomingMessage> {
-    const agent = await this.agentFor(node.address);
+    const agent = this.agents.get(node.address) ?? (await this.agentFor(node.address));
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         {
@@ -140,21 +178,31 @@ export class EnginePool {
     body?: unknown,
     timeoutMs = 30_000,
   ): Promise<EngineResponse<T>> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: OutgoingHttpHeaders = payload
-      ? { 'content-type': 'application/json', 'content-length': payload.length }
-      : {};
-    // A request/response call (never a stream): an engine that does not answer in time is down.
-    const signal = AbortSignal.timeout(timeoutMs);
     let text: Buffer;
-    let response: IncomingMessage;
-    try {
-      response = await this.send(node, method, path, headers, payload, signal);
-      text = await readAll(response);
-    } catch (error) {
-      if (signal.aborted)
-        throw new EngineUnreachableError(node.name, new Error(`no answer within ${timeoutMs} ms`));
-      throw error;
+    let status: number;
+    let responseHeaders: IncomingHttpHeaders;
+    if (method === 'GET' && body === undefined) {
+      ({ status, headers: responseHeaders, body: text } = await this.get(node, path, timeoutMs));
+    } else {
+      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const headers: OutgoingHttpHeaders = payload
+        ? { 'content-type': 'application/json', 'content-length': payload.length }
+        : {};
+      // A request/response call (never a stream): an engine that does not answer in time is down.
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), timeoutMs);
+      try {
+        const response = await this.send(node, method, path, headers, payload, abort.signal);
+        text = await readAll(response);
+        status = response.statusCode ?? 502;
+        responseHeaders = response.headers;
+      } catch (error) {
+        if (abort.signal.aborted)
+          throw new EngineUnreachableError(node.name, new Error(`no answer within ${timeoutMs} ms`));
+        throw error;
+      } finally {
+        clearTimeout(timer);
+      }
     }
     let parsed: unknown;
     try {
@@ -162,7 +210,7 @@ export class EnginePool {
     } catch {
       parsed = undefined;
     }
-    return { status: response.statusCode ?? 502, headers: response.headers, body: parsed as T };
+    return { status, headers: responseHeaders, body: parsed as T };
   }
 
   /** A raw TLS connection to a node's ucp-proxy, for hijacked attach and exec streams. */
@@ -189,12 +237,15 @@ export class EnginePool {
   /** Forgets the credentials (renewed on next use) and the connections made with them. */
   resetCredentials(): void {
     this.credentialsPromise = undefined;
+    this.credentialsKnown = undefined;
     this.close();
   }
 
   close(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
+    for (const connections of this.gets.values()) connections.close();
+    this.gets.clear();
   }
 }
 

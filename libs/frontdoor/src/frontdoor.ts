@@ -83,22 +83,30 @@ export class FrontDoor {
     );
   }
 
-  /** Express middleware: Docker API paths are served here, the rest goes on to UCP's routes. */
-  readonly handle = (req: IncomingMessage, res: Response, next: Next): void => {
+  /**
+   * Middleware shape: Docker API paths are served here (true), the rest goes on to UCP's routes
+   * through `next` (false). `res.locals` receives the decision noted for the audit log.
+   */
+  readonly handle = (req: IncomingMessage, res: Response, next: Next): boolean => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const rawPath = q < 0 ? url : url.slice(0, q);
     const search = q < 0 ? '' : url.slice(q);
     const classified = classify(req.method ?? 'GET', rawPath);
-    if (!classified) return next();
+    if (!classified) {
+      next();
+      return false;
+    }
     if (classified.route.kind === 'system') {
       // /_ping, /version and /info are UCP's own (SystemController); the prefix only picks a version.
       // Builder-Version 1: the classic builder (BuildKit's /session and /grpc are not served).
       if (classified.route.name === '_ping') res.setHeader('Builder-Version', '1');
       req.url = `/${classified.route.name}${search}`;
-      return next();
+      next();
+      return false;
     }
     void this.serve(req, res, classified, search).catch((error: unknown) => this.fail(res, error));
+    return true;
   };
 
   private async caller(req: IncomingMessage): Promise<Caller> {
@@ -155,10 +163,8 @@ export class FrontDoor {
     if (route.kind === 'unsupported') throw notImplemented(route.message);
     checkFilters(search);
     const caller = await this.caller(req);
-    const abort = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
+    // Made when a handler first asks (streams and forwards): most calls are answered whole.
+    let abort: AbortController | undefined;
     const call: Call = {
       req,
       res,
@@ -166,7 +172,17 @@ export class FrontDoor {
       prefix: classified.version ? `/v${classified.version}` : '',
       path: classified.path,
       search,
-      signal: abort.signal,
+      get signal() {
+        if (!abort) {
+          const controller = (abort = new AbortController());
+          if (res.destroyed && !res.writableFinished) controller.abort();
+          else
+            res.on('close', () => {
+              if (!res.writableFinished) controller.abort();
+            });
+        }
+        return abort.signal;
+      },
     };
     switch (route.kind) {
       case 'containers-list':

@@ -131,6 +131,22 @@ export class Gateway {
     res.on('close', () => upstream.destroy());
   }
 
+  /**
+   * A GET answered whole by the engine, passed back as it came (no parse, no re-serialization) in
+   * one write: for lists the caller may see entirely.
+   */
+  async relayGet(call: Call, node: ClusterNode): Promise<void> {
+    const answer = await this.pool.get(node, `${call.prefix}${call.path}${call.search}`);
+    const { res } = call;
+    if (res.destroyed) return;
+    res.statusCode = answer.status;
+    for (const [name, value] of Object.entries(answer.headers)) {
+      if (!RESPONSE_HOP_BY_HOP.has(name) && name !== 'content-length') res.setHeader(name, value);
+    }
+    res.setHeader('Content-Length', answer.body.length);
+    res.end(answer.body);
+  }
+
   respondJson(res: Response, status: number, body: unknown): void {
     const text = JSON.stringify(body);
     res.statusCode = status;

@@ -67,7 +67,7 @@ export class SwarmObjects {
     const manager = await this.gw.manager();
     this.gw.noteList(call, operation);
     // Admins see everything: the engine's answer goes through untouched.
-    if (call.caller.isAdmin) return this.gw.forward(call, manager, 'GET');
+    if (call.caller.isAdmin) return this.gw.relayGet(call, manager);
     const [list] = await this.gw.fanOut<Record<string, unknown>[]>(
       [manager],
       `${call.prefix}${call.path}${call.search}`,

@@ -1,0 +1,109 @@
+// The front door's own GET client against a real Node HTTPS server on loopback (mutual TLS, as
+// ucp-proxy asks): Content-Length and chunked answers, bodiless answers, connection reuse, a kept-
+// alive connection the server closed meanwhile, and an engine that does not answer.
+import { CertificateAuthority, createRootCa, generateKeyPair } from '@orca/pki';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { KeptAliveConnections } from './kept-alive.js';
+
+describe('KeptAliveConnections', () => {
+  let server: Server;
+  let connections: KeptAliveConnections;
+  let opened = 0;
+
+  beforeAll(async () => {
+    const ca = new CertificateAuthority(await createRootCa({ commonName: 'test-cluster' }));
+    const issue = async (commonName: string) => {
+      const keys = await generateKeyPair();
+      const cert = await ca.issueServerCertificate({
+        publicKeyPem: keys.publicKeyPem,
+        commonName,
+        hosts: ['127.0.0.1'],
+      });
+      return { ca: ca.bundlePem, cert: cert.certPem, key: keys.privateKeyPem };
+    };
+    const serving = await issue('127.0.0.1');
+    const client = await issue('controller');
+    server = createServer({ ...serving, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      const url = req.url ?? '/';
+      if (url === '/length') {
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ hello: 'world' }));
+      } else if (url.startsWith('/chunked')) {
+        const count = Number(new URL(url, 'http://x').searchParams.get('n') ?? 3);
+        res.setHeader('Content-Type', 'application/json');
+        res.write('[');
+        for (let i = 0; i < count; i++) res.write(`${i ? ',' : ''}"${'x'.repeat(5000)}${i}"`);
+        res.end(']');
+      } else if (url === '/empty') {
+        res.statusCode = 204;
+        res.end();
+      } else if (url === '/missing') {
+        res.statusCode = 404;
+        res.end('{"message":"no such thing"}');
+      } else if (url === '/silent') {
+        // never answers
+      } else {
+        res.statusCode = 400;
+        res.end();
+      }
+    });
+    server.on('secureConnection', () => opened++);
+    server.keepAliveTimeout = 300;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = server.address() as AddressInfo;
+    connections = new KeptAliveConnections({
+      host: '127.0.0.1',
+      port,
+      ...client,
+      checkServerIdentity: () => undefined,
+    });
+  });
+
+  afterAll(async () => {
+    connections.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('reads Content-Length and chunked answers, and reuses the connection', async () => {
+    const before = opened;
+    const first = await connections.get('/length', 5000);
+    expect(first.status).toBe(200);
+    expect(first.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(first.body.toString())).toEqual({ hello: 'world' });
+    const chunked = await connections.get('/chunked?n=40', 5000);
+    expect(chunked.headers['transfer-encoding']).toBe('chunked');
+    const items = JSON.parse(chunked.body.toString()) as string[];
+    expect(items).toHaveLength(40);
+    expect(items[39]).toBe(`${'x'.repeat(5000)}39`);
+    expect((await connections.get('/empty', 5000)).status).toBe(204);
+    const missing = await connections.get('/missing', 5000);
+    expect(missing.status).toBe(404);
+    expect(missing.body.toString()).toContain('no such thing');
+    expect(opened - before).toBe(1);
+  });
+
+  it('answers concurrent GETs on several connections', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => connections.get(`/chunked?n=${i + 1}`, 5000)),
+    );
+    answers.forEach((a, i) => expect(JSON.parse(a.body.toString())).toHaveLength(i + 1));
+  });
+
+  it('sends again when the server closed the idle connection meanwhile', async () => {
+    await connections.get('/length', 5000);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const answer = await connections.get('/length', 5000);
+    expect(answer.status).toBe(200);
+  });
+
+  it('gives up on an engine that does not answer', async () => {
+    await expect(connections.get('/silent', 200)).rejects.toThrow('no answer within 200 ms');
+    expect((await connections.get('/length', 5000)).status).toBe(200);
+  });
+
+  it('refuses paths that would break the request line', async () => {
+    await expect(connections.get('/a b', 5000)).rejects.toThrow('invalid request path');
+  });
+});
