@@ -13,7 +13,7 @@ import { KUBE_COMPONENT_NAMES, type KubeNodeBundle } from '@orca/cluster';
 import { reconcileNode, specHash, type ComponentSpec, type Runtime } from '@orca/reconcile';
 import { hostname as osHostname } from 'node:os';
 import { httpsJson, httpsRequest, HttpError } from './https-json.js';
-import { kubeFilesPresent, writeKubeFiles } from './kube-files.js';
+import { kubeFilesPresent, withKubeInputs, writeKubeFiles } from './kube-files.js';
 import { loadIdentity, saveIdentity, type NodeIdentity } from './node-identity.js';
 
 export interface AgentOptions {
@@ -29,6 +29,8 @@ export interface AgentOptions {
   heartbeatMs?: number;
   /** How often the node is compared with its desired components even without a change. */
   checkMs?: number;
+  /** Managers running Kubernetes: how often its files are fetched again (renewed certificates). Default 30 s. */
+  kubeFilesCheckMs?: number;
   engineInfo?: () => Promise<{ version?: string; swarmNodeId?: string; reachable: boolean }>;
   /** Managers only: makes the swarm's ucp-agent join-token secret hold this worker token. */
   syncTokenSecret?: (workerToken: string) => Promise<string>;
@@ -136,6 +138,7 @@ export class Agent {
   private recheck = false;
   private renewTimer?: NodeJS.Timeout;
   private lastTokenSecretError?: string;
+  private kubeFilesFetchedAt = 0;
   private syncingTokenSecret = false;
   private readonly log: (line: string) => void;
   /** Aborts the in-flight long poll when the agent stops. */
@@ -318,7 +321,9 @@ export class Agent {
     // components itself) wait for them: missing files are a drift too.
     if (this.wantsKube() && !kubeFilesPresent(this.options.stateDir)) return true;
     const running = await this.options.runtime.list();
-    const wanted = new Map(this.desired.components.map((spec) => [spec.name, specHash(spec)]));
+    // Kubernetes components carry their files' hash: a changed file is a changed spec (a restart).
+    const desired = withKubeInputs(this.options.stateDir, this.desired.components);
+    const wanted = new Map(desired.map((spec) => [spec.name, specHash(spec)]));
     for (const [name, hash] of wanted) {
       const actual = running.find((r) => r.name === name);
       if (!actual || !actual.running || actual.specHash !== hash) return true;
@@ -360,16 +365,23 @@ export class Agent {
       this.tls(),
     );
     const changed = writeKubeFiles(this.options.stateDir, bundle);
+    this.kubeFilesFetchedAt = Date.now();
     if (changed > 0) this.log(`ucp-agent: wrote ${changed} Kubernetes certificate and configuration files`);
   }
 
   private async reconcileIfDrifted(): Promise<void> {
-    if (this.desired.revision === 0 || !(await this.drifted())) return;
+    if (this.desired.revision === 0) return;
+    // Certificates the managers renewed reach the node's files (and so restart its components).
+    if (this.wantsKube() && Date.now() - this.kubeFilesFetchedAt >= (this.options.kubeFilesCheckMs ?? 30_000))
+      await this.syncKubeFiles().catch((e: Error) =>
+        this.log(`ucp-agent: cannot fetch the Kubernetes files: ${e.message}`),
+      );
+    if (!(await this.drifted())) return;
     this.log(`ucp-agent: node ${this.identity.nodeId} differs from its desired state; running ucp-reconcile`);
     await this.syncKubeFiles();
     const result = await reconcileNode({
       nodeId: this.identity.nodeId,
-      desired: this.desired.components,
+      desired: withKubeInputs(this.options.stateDir, this.desired.components),
       runtime: this.options.runtime,
       log: (line: string) => this.log(`ucp-reconcile: ${line}`),
     });

@@ -9,11 +9,13 @@ import { CertificateAuthorityService, KubePki, ManagerLoops, NodeService } from 
 import { ConfigError, type ControllerConfig } from '@orca/config';
 import { Authenticator, ensureAdmin } from '@orca/identity';
 import type { KubeService } from '@orca/kube';
+import type { Authorizer } from '@orca/rbac';
 import { OidcService } from '@orca/oidc';
 import { generateKeyPair } from '@orca/pki';
 import { openStore, type Store } from '@orca/store';
 import { json, type NextFunction, type Request, type Response } from 'express';
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +23,9 @@ import { ApiErrorFilter, errorResponse } from './api-error.filter.js';
 import { auditMiddleware } from './audit/audit.middleware.js';
 import { CONFIG_TOML_PATH, configTomlBody } from './config/body.js';
 import { ControllerModule } from './controller.module.js';
-import { installFrontDoor } from './frontdoor/install.js';
-import { FakeNodeLoop, managedKubeConfig } from './kube/managed.js';
+import { installFrontDoor, serveBeforeExpress } from './frontdoor/install.js';
+import { auditKubeFrontDoor } from './kube/audit.js';
+import { FakeNodeLoop, managedKubeConfig, writeKubeClientFiles } from './kube/managed.js';
 import { createKubeService } from './kube/setup.js';
 
 export interface RunningController {
@@ -120,28 +123,38 @@ export async function startController(
   // Kubernetes: the apiserver named by ORCA_KUBE_APISERVER, else the one the reconciler runs here.
   const kubePki = new KubePki(store, cas, kek);
   const kubeConfig = config.kube ?? (await managedKubeConfig(config, store, kubePki));
-  const kube =
+  // Built while Nest starts, so that it decides with RbacModule's Authorizer.
+  let kube: KubeService | undefined;
+  const buildKube =
     kubeConfig &&
-    (await createKubeService({
-      config: kubeConfig,
-      host: config.host,
-      controllerUrl: url,
-      store,
-      cas,
-      oidc,
-      tls: { key: serverKey.privateKeyPem, cert: server.certPem, ca: clientCas },
-      log: { log: (m) => logger.log(m), warn: (m) => logger.warn(m) },
-      isLeader: () => loops.isLeader(),
-    }));
-  const fakeNodes =
-    kube && !config.kube
-      ? new FakeNodeLoop(store, kube, () => loops.isLeader(), { warn: (m) => logger.warn(m) })
-      : undefined;
+    (async (authorizer: Authorizer) =>
+      (kube = await createKubeService({
+        config: kubeConfig,
+        host: config.host,
+        controllerUrl: url,
+        store,
+        cas,
+        authorizer,
+        oidc,
+        tls: { key: serverKey.privateKeyPem, cert: server.certPem, ca: clientCas },
+        log: { log: (m) => logger.log(m), warn: (m) => logger.warn(m) },
+        isLeader: () => loops.isLeader(),
+      })));
+  let fakeNodes: FakeNodeLoop | undefined;
 
   let app: INestApplication | undefined;
+  // Stops what was started, in reverse order: on close, and when the start fails half-way.
+  const stop = async () => {
+    fakeNodes?.stop();
+    await kube?.close();
+    await app?.close();
+    await oidc.close();
+    await loops.stop();
+    if (!options.store) await store.close();
+  };
   try {
     app = await NestFactory.create(
-      ControllerModule.register({ store, cas, nodes, oidc, kube, kubePki }),
+      ControllerModule.register({ store, cas, nodes, oidc, kube: buildKube, kubePki }),
       new ExpressAdapter(),
       {
         // Client certificates are asked for but checked per route: joins and /_ping come without one.
@@ -157,15 +170,27 @@ export async function startController(
         bodyParser: false,
       },
     );
+    if (kube && !config.kube)
+      fakeNodes = new FakeNodeLoop(
+        store,
+        kube,
+        () => loops.isLeader(),
+        { warn: (m) => logger.warn(m) },
+        undefined,
+        () => writeKubeClientFiles(config.dataDir, kubePki),
+      );
     app.useGlobalFilters(new ApiErrorFilter());
-    // The apiserver's webhook reviews change nothing (and come at request rate): not audited.
-    if (kube) app.use(kube.webhooks);
+    // The 6443 front door's state-changing requests are audited like the UCP API's.
+    if (kube) auditKubeFrontDoor(kube, store);
     // First, so every state-changing request gets an audit entry, also those refused below.
     app.use(auditMiddleware(store));
     // The OpenID Connect provider parses its own bodies (forms), so it comes before any parser.
     app.use('/oidc', oidc.handle);
     // The Docker Engine API: before any body parser, so bodies and streams reach the engines as sent.
     installFrontDoor(app);
+    // The apiserver's webhook reviews change nothing (and come at request rate): answered first,
+    // before the Docker front door, Express and Nest see the request, so not audited.
+    if (kube) serveBeforeExpress(app.getHttpServer() as Server, kube.webhooks);
     app.use(CONFIG_TOML_PATH, configTomlBody());
     // UCP parses JSON bodies whatever the Content-Type says (clients send `curl -d`), up to 1 MiB.
     app.use(json({ limit: '1mb', type: () => true }));
@@ -179,12 +204,7 @@ export async function startController(
     await kube?.start();
     fakeNodes?.start();
   } catch (error) {
-    fakeNodes?.stop();
-    await kube?.close();
-    await app?.close();
-    await oidc.close();
-    await loops.stop();
-    if (!options.store) await store.close();
+    await stop();
     throw error;
   }
   return {
@@ -196,13 +216,6 @@ export async function startController(
     generatedAdminPassword: admin.generatedPassword,
     oidc,
     kube,
-    async close() {
-      fakeNodes?.stop();
-      await kube?.close();
-      await app?.close();
-      await oidc.close();
-      await loops.stop();
-      if (!options.store) await store.close();
-    },
+    close: stop,
   };
 }

@@ -2,6 +2,8 @@ import { specHash } from '@orca/reconcile';
 import { DEFAULT_COMPONENT_SETTINGS, desiredComponents } from './components.js';
 import {
   KUBE_APISERVER_PORT,
+  KUBE_COMPONENT_INPUTS,
+  KUBE_COMPONENT_NAMES,
   kubeComponents,
   kubeFilePaths,
   kubeNodeFiles,
@@ -210,5 +212,26 @@ describe('kube node names', () => {
     };
     expect(node.metadata.name).toBe('vm');
     expect(node.metadata.annotations['kwok.x-k8s.io/node']).toBe('fake');
+  });
+});
+
+describe('KUBE_COMPONENT_INPUTS', () => {
+  it('names every Kubernetes file a component is started with, so a change to it restarts the component', () => {
+    const specs = kubeComponents(manager, settings);
+    const paths = kubeFilePaths('/data/node/kube');
+    const fileOf = new Map(Object.entries(paths).map(([name, path]) => [path, name]));
+    for (const name of KUBE_COMPONENT_NAMES) {
+      const referenced = byName(specs, name)
+        .map((arg) => arg.replace(/^--[^=]+=/, ''))
+        .filter((value) => fileOf.has(value) && value !== paths.scratch)
+        .map((value) => fileOf.get(value));
+      expect([...KUBE_COMPONENT_INPUTS[name].files].sort()).toEqual(
+        expect.arrayContaining([...new Set(referenced)].sort()),
+      );
+      // The node certificate (ucp-kv's client identity) only where the command uses it.
+      expect(KUBE_COMPONENT_INPUTS[name].nodeCertificate).toBe(
+        byName(specs, name).some((arg) => arg.endsWith('/data/node/cert.pem')),
+      );
+    }
   });
 });

@@ -47,6 +47,41 @@ export function kubeFilePaths(dir: string) {
   };
 }
 
+type KubeFileName = Exclude<keyof ReturnType<typeof kubeFilePaths>, 'scratch'>;
+
+/**
+ * What each Kubernetes component reads when it starts (and does not reload): its files in
+ * kubeFilePaths, and for the apiserver the node certificate it talks to ucp-kv with. The agent
+ * labels a component with a hash of these (KUBE_INPUTS_LABEL), so a renewed certificate or a
+ * rewritten kubeconfig changes the component's spec hash and the reconciler restarts it.
+ */
+export const KUBE_COMPONENT_INPUTS: Readonly<
+  Record<(typeof KUBE_COMPONENT_NAMES)[number], { files: readonly KubeFileName[]; nodeCertificate: boolean }>
+> = {
+  'ucp-kube-apiserver': {
+    files: [
+      'ca',
+      'apiserverCert',
+      'apiserverKey',
+      'serviceAccountPublicKey',
+      'serviceAccountPrivateKey',
+      'authorizationWebhookKubeconfig',
+      'admissionWebhookKubeconfig',
+      'admissionConfig',
+    ],
+    nodeCertificate: true,
+  },
+  'ucp-kube-controller-manager': {
+    files: ['ca', 'controllerManagerKubeconfig', 'serviceAccountPrivateKey'],
+    nodeCertificate: false,
+  },
+  'ucp-kube-scheduler': { files: ['schedulerKubeconfig'], nodeCertificate: false },
+  'ucp-kwok': { files: ['kwokKubeconfig', 'kwokConfig'], nodeCertificate: false },
+};
+
+/** The label holding the hash of a component's input files (KUBE_COMPONENT_INPUTS). */
+export const KUBE_INPUTS_LABEL = 'com.docker.ucp.orca.inputs';
+
 /** The node's Kubernetes node name: its hostname as a DNS label, made unique by the node id. */
 export function kubeNodeName(node: Pick<NodeSpec, 'hostname' | 'id'>): string {
   const label = node.hostname
@@ -137,6 +172,8 @@ function apiserverArgs(node: NodeSpec, settings: ComponentSettings, layout: Layo
     '--requestheader-username-headers=X-Remote-User',
     '--requestheader-group-headers=X-Remote-Group',
     '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+    // A service account's uid, when the front door forwards a token the apiserver reviewed.
+    '--requestheader-uid-headers=X-Remote-Uid',
     // ID tokens from orca's OpenID Connect provider (`kubectl --token`).
     `--oidc-issuer-url=${controllerUrl}/oidc`,
     '--oidc-client-id=kubernetes',

@@ -111,4 +111,46 @@ describe('KubePki', () => {
       'kubernetes.default.svc.cluster.local',
     ]);
   });
+
+  it('renews certificates in the last third of their validity, keeping the service-account key', async () => {
+    const pki = new KubePki(store, cas, KEK, 6_000);
+    const first = await pki.nodeMaterial(node('n1', '10.0.0.1'));
+    // Read again at once: nothing is due, nothing changes.
+    expect(await pki.nodeMaterial(node('n1', '10.0.0.1'))).toEqual(first);
+    await new Promise((r) => setTimeout(r, 4_200));
+    const renewed = await pki.nodeMaterial(node('n1', '10.0.0.1'));
+    expect(renewed.apiserver.certPem).not.toBe(first.apiserver.certPem);
+    expect(renewed.scheduler.certPem).not.toBe(first.scheduler.certPem);
+    expect(parseCertificate(renewed.scheduler.certPem).notAfter.getTime()).toBeGreaterThan(
+      Date.now() + 2_000,
+    );
+    expect(renewed.serviceAccount).toEqual(first.serviceAccount);
+    const controller = await pki.controllerMaterial();
+    expect(keyMatches(controller.frontProxy.certPem, controller.frontProxy.keyPem)).toBe(true);
+    expect(parseCertificate(controller.admin.certPem).notAfter.getTime()).toBeGreaterThan(Date.now() + 2_000);
+  });
+
+  it('reissues what no longer chains to the current cluster CA (a rotated CA)', async () => {
+    const before = await new KubePki(store, cas, KEK).nodeMaterial(node('n1', '10.0.0.1'));
+    // Another cluster CA over the same Kubernetes records stands in for a rotation.
+    const otherDir = mkdtempSync(join(tmpdir(), 'orca-kube-pki-other-'));
+    const otherStore = new EmbeddedStore({ dir: otherDir });
+    try {
+      const rotated = new CertificateAuthorityService(otherStore, KEK);
+      await rotated.bootstrap(3_600_000 * 24);
+      const after = await new KubePki(store, rotated, KEK).nodeMaterial(node('n1', '10.0.0.1'));
+      const bundle = await rotated.clusterBundle();
+      for (const pem of [
+        after.apiserver.certPem,
+        after.controllerManager.certPem,
+        after.webhookClient.certPem,
+      ])
+        expect(verifyCertificate(pem, bundle)).toBe(true);
+      expect(after.apiserver.certPem).not.toBe(before.apiserver.certPem);
+      expect(after.serviceAccount).toEqual(before.serviceAccount);
+    } finally {
+      await otherStore.close();
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -3,7 +3,18 @@
 // them out and a manager itself keeps nothing. Shared by all managers: the service-account signing
 // key and the client certificates of the components, the webhooks' caller, orca's front proxy and
 // orca's admin. Per manager: the apiserver's serving certificate, whose SANs name the node.
-import { generateKeyPair, openSecret, sealSecret } from '@orca/pki';
+// Level-triggered renewal: whenever material is read, a certificate that no longer chains to the
+// current cluster CA, or is in the last third of its validity, is reissued (the service-account
+// key is kept, so tokens already issued stay valid); agents then write the new files and their
+// components restart.
+import {
+  DEFAULT_SERVER_CERT_VALIDITY_MS,
+  generateKeyPair,
+  openSecret,
+  parseCertificate,
+  sealSecret,
+  verifyCertificate,
+} from '@orca/pki';
 import type { Store } from '@orca/store';
 import type { CertificateAuthorityService } from './certificate-authority.service.js';
 import { keys, type NodeSpec } from './model.js';
@@ -43,6 +54,7 @@ interface KubeClusterRecord {
   serviceAccount: { publicKeyPem: string; sealedKey: string };
   clients: Record<ClientName, SealedPair>;
   createdAt: string;
+  renewedAt?: string;
 }
 
 interface KubeNodeRecord {
@@ -92,54 +104,92 @@ export class KubePki {
     private readonly store: Store,
     private readonly cas: CertificateAuthorityService,
     private readonly kek: string,
+    /** Validity of the certificates it issues; they are renewed in the last third of it. */
+    private readonly validityMs = DEFAULT_SERVER_CERT_VALIDITY_MS,
   ) {}
 
   private async issue(commonName: string, organization: string | undefined, hosts: string[]) {
     const keyPair = await generateKeyPair();
     const { certPem } = await (
       await this.cas.clusterAuthority()
-    ).issueServerCertificate({ publicKeyPem: keyPair.publicKeyPem, commonName, organization, hosts });
+    ).issueServerCertificate({
+      publicKeyPem: keyPair.publicKeyPem,
+      commonName,
+      organization,
+      hosts,
+      validityMs: this.validityMs,
+    });
     return { certPem, sealedKey: sealSecret(keyPair.privateKeyPem, this.kek) };
+  }
+
+  /** Due for reissue: not from the current cluster CA (or expired), or in its last third. */
+  private stale(pair: SealedPair | undefined, bundle: string): boolean {
+    if (!pair) return true;
+    try {
+      verifyCertificate(pair.certPem, bundle);
+    } catch {
+      return true;
+    }
+    return parseCertificate(pair.certPem).notAfter.getTime() - Date.now() < this.validityMs / 3;
   }
 
   private open(pair: SealedPair): CertAndKey {
     return { certPem: pair.certPem, keyPem: openSecret(pair.sealedKey, this.kek) };
   }
 
-  /** The shared record, created on first use; concurrent creators agree on whichever wrote first. */
+  /**
+   * The shared record, created on first use and renewed when a client certificate is due;
+   * concurrent writers agree on whichever wrote first (compare-and-swap on the key's revision).
+   */
   private async clusterRecord(): Promise<KubeClusterRecord> {
     for (;;) {
       const kv = await this.store.get(keys.kubeCluster);
-      if (kv) return JSON.parse(kv.value) as KubeClusterRecord;
-      const serviceAccount = await generateKeyPair();
-      const clients = {} as Record<ClientName, SealedPair>;
-      for (const name of CLIENT_NAMES) {
+      const current = kv ? (JSON.parse(kv.value) as KubeClusterRecord) : undefined;
+      const bundle = await this.cas.clusterBundle();
+      const due = CLIENT_NAMES.filter((name) => this.stale(current?.clients[name], bundle));
+      if (current && due.length === 0) return current;
+      // The service-account key stays: tokens already issued must keep verifying.
+      let serviceAccount = current?.serviceAccount;
+      if (!serviceAccount) {
+        const pair = await generateKeyPair();
+        serviceAccount = {
+          publicKeyPem: pair.publicKeyPem,
+          sealedKey: sealSecret(pair.privateKeyPem, this.kek),
+        };
+      }
+      const clients = { ...current?.clients } as Record<ClientName, SealedPair>;
+      for (const name of due) {
         const identity: { commonName: string; organization?: string } = KUBE_IDENTITIES[name];
         clients[name] = await this.issue(identity.commonName, identity.organization, []);
       }
+      const now = new Date().toISOString();
       const record: KubeClusterRecord = {
-        serviceAccount: {
-          publicKeyPem: serviceAccount.publicKeyPem,
-          sealedKey: sealSecret(serviceAccount.privateKeyPem, this.kek),
-        },
+        serviceAccount,
         clients,
-        createdAt: new Date().toISOString(),
+        createdAt: current?.createdAt ?? now,
+        ...(current ? { renewedAt: now } : {}),
       };
-      const created = await this.store.txn(
-        [{ key: keys.kubeCluster, target: 'createRevision', op: '=', value: 0 }],
+      const written = await this.store.txn(
+        [
+          kv
+            ? { key: keys.kubeCluster, target: 'modRevision', op: '=', value: kv.modRevision }
+            : { key: keys.kubeCluster, target: 'createRevision', op: '=', value: 0 },
+        ],
         [{ type: 'put', key: keys.kubeCluster, value: JSON.stringify(record) }],
       );
-      if (created.succeeded) return record;
+      if (written.succeeded) return record;
     }
   }
 
-  /** The node's serving certificate; reissued when the node's names changed. */
+  /** The node's serving certificate; reissued when the node's names changed or it is due. */
   private async nodeRecord(node: NodeSpec): Promise<KubeNodeRecord> {
     const hosts = apiserverHosts(node);
     for (;;) {
       const kv = await this.store.get(keys.kubeNode(node.id));
       const current = kv ? (JSON.parse(kv.value) as KubeNodeRecord) : undefined;
-      if (current && sameHosts(current.hosts, hosts)) return current;
+      const bundle = await this.cas.clusterBundle();
+      if (current && sameHosts(current.hosts, hosts) && !this.stale(current.apiserver, bundle))
+        return current;
       const record: KubeNodeRecord = {
         hosts,
         apiserver: await this.issue('kube-apiserver', undefined, hosts),

@@ -1,10 +1,14 @@
 // The Kubernetes front door (UCP's 6443): authenticates each request as orca does everywhere
 // (bundle certificate, session/Bearer token, or an ID token from orca's OpenID Connect provider),
 // then forwards it to the kube-apiserver over orca's front-proxy client certificate with the
-// identity in X-Remote-User / X-Remote-Group. Bodies and responses are streamed, never buffered
-// beyond one event-loop turn, so watches and `logs -f` flow; exec, attach and port-forward (SPDY
-// or WebSocket upgrades) are spliced through as raw sockets after the upstream's 101.
-import { ApiError } from '@orca/api';
+// identity in X-Remote-User / X-Remote-Group. A bearer token that is none of orca's (a
+// service-account token, `kubectl create token`) is checked by the apiserver itself (TokenReview)
+// and forwarded as the user the apiserver named. Impersonate-* headers pass: the apiserver asks
+// the authorizers whether the forwarded user may impersonate. Bodies and responses are streamed,
+// never buffered beyond one event-loop turn, so watches and `logs -f` flow; exec, attach and
+// port-forward (SPDY or WebSocket upgrades) are spliced through as raw sockets after the
+// upstream's 101. Every state-changing request is reported for the audit log.
+import { ApiError, noteAuditDecision, type AuditDecision } from '@orca/api';
 import { certificateDerToPem } from '@orca/pki';
 import {
   STATUS_CODES,
@@ -14,9 +18,11 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer, request as httpsRequest, type Server, type ServerOptions } from 'node:https';
+import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { KubeAuthenticator, KubeIdentity } from './identity.js';
+import { operationFor } from './authorization.js';
+import type { KubeAuthenticator } from './identity.js';
 import { kubeStatus, sendStatus } from './status.js';
 import type { KubeUpstream } from './upstream.js';
 
@@ -32,15 +38,41 @@ const HOP_BY_HOP = new Set([
   'host',
 ]);
 
-/** Headers a client may not send through: identity assertions are orca's alone to make. */
+/**
+ * Headers a client may not send through: identity assertions are orca's alone to make.
+ * (Impersonate-* do pass: the apiserver authorizes them for the user orca forwards.)
+ */
 function isIdentityHeader(name: string): boolean {
-  return name === 'authorization' || name.startsWith('x-remote-') || name.startsWith('impersonate-');
+  return name === 'authorization' || name.startsWith('x-remote-');
+}
+
+/** Who a forwarded request is: orca's own identity, or the user the apiserver named for a token. */
+export interface ForwardedIdentity {
+  user: string;
+  groups: string[];
+  /** X-Remote-Uid (a service account's uid; the apiserver needs --requestheader-uid-headers). */
+  uid?: string;
+  /** X-Remote-Extra-<key> (a service-account token's pod, node and credential id). */
+  extra?: Record<string, string[]>;
+}
+
+/**
+ * An extra key as a header name suffix, as client-go's auth proxy writes it: bytes that are not
+ * HTTP token characters, and `%`, percent-encoded (the apiserver unescapes and lower-cases it).
+ */
+export function extraHeaderKey(key: string): string {
+  let out = '';
+  for (const byte of Buffer.from(key, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += /^[A-Za-z0-9!#$&'*+.^_`|~-]$/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
 
 /** The client's headers minus hop-by-hop and identity headers, plus the identity orca vouches for. */
 export function upstreamHeaders(
   incoming: IncomingHttpHeaders,
-  identity: KubeIdentity,
+  identity: ForwardedIdentity,
   upgrade?: string,
 ): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};
@@ -51,6 +83,9 @@ export function upstreamHeaders(
   headers['x-remote-user'] = identity.user;
   // One header per group: group names may not contain commas, but repeated headers are exact.
   headers['x-remote-group'] = identity.groups;
+  if (identity.uid) headers['x-remote-uid'] = identity.uid;
+  for (const [key, values] of Object.entries(identity.extra ?? {}))
+    if (values.length > 0) headers[`x-remote-extra-${extraHeaderKey(key)}`] = values;
   if (upgrade) {
     headers.connection = 'Upgrade';
     headers.upgrade = upgrade;
@@ -116,18 +151,194 @@ function relayBody(incoming: IncomingMessage, res: ServerResponse): void {
   incoming.on('error', () => res.destroy());
 }
 
+/** What a request does, as the apiserver reads its path (RequestInfo), for the audit log. */
+export interface KubeRequestInfo {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+}
+
+// Subresources of a namespace object itself (`/api/v1/namespaces/x/status`), not resources in it.
+const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
+const WRITE_VERBS: Readonly<Record<string, string>> = {
+  POST: 'create',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
+};
+
+/** The resource request a path names (undefined for non-resource paths such as /version). */
+export function kubeRequestInfo(method: string, url: string): KubeRequestInfo | undefined {
+  const parts = url
+    .split('?')[0]
+    .split('/')
+    .filter((p) => p !== '')
+    .map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        return p;
+      }
+    });
+  let rest: string[];
+  let group = '';
+  if (parts[0] === 'api' && parts.length >= 3) rest = parts.slice(2);
+  else if (parts[0] === 'apis' && parts.length >= 4) {
+    group = parts[1];
+    rest = parts.slice(3);
+  } else return undefined;
+  let namespace = '';
+  if (rest[0] === 'namespaces' && rest.length > 1) {
+    namespace = rest[1];
+    if (rest.length > 2 && !NAMESPACE_SUBRESOURCES.has(rest[2])) rest = rest.slice(2);
+  }
+  const [resource, name = '', subresource = ''] = rest;
+  let verb = WRITE_VERBS[method] ?? method.toLowerCase();
+  if (method === 'DELETE' && name === '') verb = 'deletecollection';
+  // exec, attach and port-forward are creates whatever the method (WebSocket clients send GET).
+  if (resource === 'pods' && ['exec', 'attach', 'portforward'].includes(subresource)) verb = 'create';
+  return { verb, group, resource, subresource, namespace, name };
+}
+
+// Reviews are creates that store nothing (kubectl auth whoami, can-i): not audited.
+const REVIEW_GROUPS = new Set(['authentication.k8s.io', 'authorization.k8s.io']);
+
+/** Whether a request changes state (and so gets an audit record). */
+export function isKubeStateChanging(method: string, info: KubeRequestInfo | undefined): boolean {
+  if (info && REVIEW_GROUPS.has(info.group) && info.resource.endsWith('reviews')) return false;
+  return method in WRITE_VERBS || (info?.verb === 'create' && info.resource === 'pods');
+}
+
+/** `namespaces/ns/pods/web/exec`, `nodes/n1`, `namespaces/ns/deployments.apps/web`: the object acted on. */
+function auditResource(info: KubeRequestInfo): string {
+  const resource = info.group ? `${info.resource}.${info.group}` : info.resource;
+  const namespaced = info.namespace && !(info.resource === 'namespaces' && info.name === info.namespace);
+  return [namespaced ? `namespaces/${info.namespace}` : '', resource, info.name, info.subresource]
+    .filter((p) => p !== '')
+    .join('/');
+}
+
+function auditOperation(info: KubeRequestInfo | undefined, method: string): string {
+  if (!info) return `Kubernetes ${WRITE_VERBS[method] ?? method.toLowerCase()}`;
+  const known =
+    info.group === '' ||
+    ['apps', 'batch', 'rbac.authorization.k8s.io', 'networking.k8s.io'].includes(info.group);
+  const ucp = known ? operationFor(info) : undefined;
+  if (ucp) return ucp.operation;
+  const what = info.group ? `${info.resource}.${info.group}` : info.resource;
+  return `Kubernetes ${info.verb} ${what}${info.subresource ? `/${info.subresource}` : ''}`;
+}
+
+interface Auditor {
+  audited: boolean;
+  identified(identity: ForwardedIdentity): void;
+  /** Once per request (later calls are ignored): the status sent, and the refusal's message. */
+  report(status: number, message?: string): void;
+}
+
+const NOT_AUDITED: Auditor = { audited: false, identified: () => undefined, report: () => undefined };
+const MAYBE_POD_STREAM = /\/pods\/[^/?]+\/(exec|attach|portforward)(\?|$)/;
+
+/** One audited request's outcome; `locals` carries the noted decision (libs/api AuditDecision). */
+export interface KubeAuditEvent {
+  req: IncomingMessage;
+  status: number;
+  locals: Record<string, unknown>;
+  started: number;
+}
+
+/** The unverified claims of a JWT-shaped token (undefined when it is not one). */
+function jwtClaims(token: string): Record<string, unknown> | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !/^[A-Za-z0-9_-]+$/.test(parts[1])) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as unknown;
+    return claims && typeof claims === 'object' && !Array.isArray(claims)
+      ? (claims as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How long the apiserver's answer about a token is reused (never past the token's own expiry). */
+const REVIEWED_TOKEN_MS = 10_000;
+const REVIEWED_TOKENS_MAX = 10_000;
+// Header values Node sends as they are (no control characters): anything else is refused.
+const HEADER_SAFE = /^[\x20-\x7e]*$/;
+
+/**
+ * Bearer tokens that are not orca's, checked by the apiserver (TokenReview as orca's admin). An
+ * answer is reused for a few seconds, keyed by the token's hash, so a pod's calls do not each cost
+ * a review; refusals are not kept (a token the apiserver does not know yet may be known next time).
+ */
+class ApiserverTokens {
+  private readonly known = new Map<string, { identity: ForwardedIdentity; until: number }>();
+  private readonly pending = new Map<string, Promise<ForwardedIdentity | undefined>>();
+
+  constructor(private readonly upstream: KubeUpstream) {}
+
+  async identify(token: string): Promise<ForwardedIdentity> {
+    const key = createHash('sha256').update(token).digest('base64');
+    const now = Date.now();
+    const hit = this.known.get(key);
+    if (hit && now < hit.until) return hit.identity;
+    let review = this.pending.get(key);
+    if (!review) {
+      review = this.review(token, key).finally(() => this.pending.delete(key));
+      this.pending.set(key, review);
+    }
+    const identity = await review;
+    if (!identity) throw new ApiError(401, 'UNAUTHORIZED', 'the token is not valid');
+    return identity;
+  }
+
+  private async review(token: string, key: string): Promise<ForwardedIdentity | undefined> {
+    const user = await this.upstream.reviewToken(token);
+    if (!user) return undefined;
+    const safe = (values: string[]) => values.filter((v) => HEADER_SAFE.test(v));
+    if (!HEADER_SAFE.test(user.username)) return undefined;
+    const extra: Record<string, string[]> = {};
+    for (const [name, values] of Object.entries(user.extra)) extra[name] = safe(values);
+    const identity: ForwardedIdentity = {
+      user: user.username,
+      ...(user.uid && HEADER_SAFE.test(user.uid) ? { uid: user.uid } : {}),
+      groups: safe(user.groups),
+      extra,
+    };
+    const exp = jwtClaims(token)?.exp;
+    const until = Math.min(Date.now() + REVIEWED_TOKEN_MS, typeof exp === 'number' ? exp * 1000 : Infinity);
+    if (this.known.size >= REVIEWED_TOKENS_MAX) this.known.clear();
+    this.known.set(key, { identity, until });
+    return identity;
+  }
+}
+
 export interface KubeFrontDoorOptions {
   upstream: KubeUpstream;
   authenticator: KubeAuthenticator;
   /** Serving certificate and the CAs whose client certificates are asked for (client root CA). */
   tls: Pick<ServerOptions, 'key' | 'cert' | 'ca'>;
+  /**
+   * orca's OpenID Connect issuer. ID tokens from it are orca's alone to check (the account must
+   * still be active); service-account tokens, and opaque bearer tokens that are not UCP session
+   * tokens, go to the apiserver's TokenReview. Without it, only orca's credentials are accepted.
+   */
+  orcaIssuer?: string;
   log?: { warn(message: string): void };
 }
 
 export class KubeFrontDoor {
   readonly server: Server;
+  /** Called once per state-changing request with its outcome, for the audit log (see auditEntry). */
+  onAudit?: (event: KubeAuditEvent) => void;
+  private readonly apiserverTokens: ApiserverTokens;
 
   constructor(private readonly options: KubeFrontDoorOptions) {
+    this.apiserverTokens = new ApiserverTokens(options.upstream);
     this.server = createServer(
       {
         ...options.tls,
@@ -175,69 +386,161 @@ export class KubeFrontDoor {
     return { hostname: hostname.replace(/^\[|\]$/g, ''), port: port || '443', path };
   }
 
-  private async identify(req: IncomingMessage): Promise<KubeIdentity> {
-    return this.options.authenticator.authenticate({
-      authorization: req.headers.authorization,
-      peerCertificatePem: peerCertificatePem(req.socket as TLSSocket),
-    });
+  /**
+   * A Kubernetes service-account token (bound: a `kubernetes.io` claim; legacy secret-based: issuer
+   * `kubernetes/serviceaccount`) from another issuer than orca's. Other JWTs stay orca's to judge,
+   * so no ID token reaches the apiserver's own OIDC authenticator past orca's account checks.
+   */
+  private isServiceAccountJwt(token: string): boolean {
+    const claims = jwtClaims(token);
+    if (!claims || !this.options.orcaIssuer || claims.iss === this.options.orcaIssuer) return false;
+    return (
+      (typeof claims['kubernetes.io'] === 'object' && claims['kubernetes.io'] !== null) ||
+      claims.iss === 'kubernetes/serviceaccount'
+    );
+  }
+
+  private async identify(req: IncomingMessage): Promise<ForwardedIdentity> {
+    const authorization = req.headers.authorization;
+    const bearer = /^bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+    // A service-account token (`kubectl create token`, a pod's projected token): the apiserver knows it.
+    if (bearer && this.isServiceAccountJwt(bearer)) return this.apiserverTokens.identify(bearer);
+    try {
+      return await this.options.authenticator.authenticate({
+        authorization,
+        peerCertificatePem: peerCertificatePem(req.socket as TLSSocket),
+      });
+    } catch (error) {
+      // Not a UCP session token and not JWT-shaped (a bootstrap or static token): ask the apiserver.
+      // orca's own ID tokens never get here, so a deactivated account's token stays refused.
+      if (
+        bearer &&
+        this.options.orcaIssuer &&
+        !jwtClaims(bearer) &&
+        error instanceof ApiError &&
+        error.status === 401
+      )
+        return this.apiserverTokens.identify(bearer);
+      throw error;
+    }
+  }
+
+  /** The audit record's decision, noted where auditEntry reads it; reported when `report` is called. */
+  private auditor(req: IncomingMessage): Auditor {
+    const method = req.method ?? 'GET';
+    // Reads (the hot path: lists and watches) skip the rest; exec, attach and port-forward over
+    // WebSocket are GETs that count as creates.
+    if (!this.onAudit || !(method in WRITE_VERBS || MAYBE_POD_STREAM.test(req.url ?? ''))) return NOT_AUDITED;
+    const info = kubeRequestInfo(method, req.url ?? '');
+    if (!isKubeStateChanging(method, info)) return NOT_AUDITED;
+    const started = Date.now();
+    const decision: AuditDecision = {
+      subject: 'anonymous',
+      operation: auditOperation(info, method),
+      ...(info ? { resource: auditResource(info) } : {}),
+      decision: 'allow',
+    };
+    let reported = false;
+    return {
+      audited: true,
+      identified(identity: ForwardedIdentity) {
+        decision.subject = identity.user;
+        const as = req.headers['impersonate-user'];
+        if (as) decision.reason = `impersonating ${String(as)}`;
+      },
+      report: (status: number, message?: string) => {
+        if (reported) return;
+        reported = true;
+        // 401: nobody was authenticated; 403: the apiserver (authorization or admission) refused.
+        if (status === 401 || status === 403) decision.decision = 'deny';
+        if (message && status >= 400)
+          decision.reason = [decision.reason, message].filter(Boolean).join(': ').slice(0, 512);
+        const locals: Record<string, unknown> = {};
+        noteAuditDecision(locals, decision);
+        this.onAudit?.({ req, status, locals, started });
+      },
+    };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let identity: KubeIdentity;
+    const audit = this.auditor(req);
+    const refuse = (code: number, message: string) => {
+      audit.report(code, message);
+      sendStatus(res, code, message);
+    };
+    let identity: ForwardedIdentity;
     try {
       identity = await this.identify(req);
     } catch (error) {
       req.resume();
-      if (error instanceof ApiError && error.status === 429) return sendStatus(res, 429, error.message);
-      if (error instanceof ApiError) return sendStatus(res, 401, 'Unauthorized');
-      // Not the credentials: the store or the directory failed.
+      if (error instanceof ApiError && error.status === 429) return refuse(429, error.message);
+      if (error instanceof ApiError) return refuse(401, 'Unauthorized');
+      // Not the credentials: the store, the directory or the apiserver's TokenReview failed.
       this.options.log?.warn(`kube front door: authentication failed: ${(error as Error).message}`);
-      return sendStatus(res, 503, 'authentication is unavailable');
+      return refuse(503, 'authentication is unavailable');
     }
+    audit.identified(identity);
     const target = this.target(req);
     if (!target) {
       req.resume();
-      return sendStatus(res, 400, 'the request path must start with a single /');
+      return refuse(400, 'the request path must start with a single /');
     }
     let upstream: ReturnType<KubeUpstream['proxy']>;
     try {
       upstream = this.options.upstream.proxy();
     } catch (error) {
       this.options.log?.warn(`kube front door: apiserver not configured yet: ${(error as Error).message}`);
-      sendStatus(res, 503, 'the Kubernetes API server is not available yet');
       req.resume();
-      return;
+      return refuse(503, 'the Kubernetes API server is not available yet');
     }
-    const outgoing = httpsRequest(
-      {
-        ...target,
-        method: req.method,
-        agent: upstream.agent,
-        headers: upstreamHeaders(req.headers, identity),
-      },
-      (incoming) => {
-        const headers: OutgoingHttpHeaders = {};
-        for (const [name, value] of Object.entries(incoming.headers)) {
-          if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
-        }
-        res.writeHead(incoming.statusCode ?? 502, headers);
-        // Send headers now: a watch may not produce its first event for a long time.
-        res.flushHeaders();
-        relayBody(incoming, res);
-      },
-    );
+    let outgoing: ReturnType<typeof httpsRequest>;
+    try {
+      outgoing = httpsRequest(
+        {
+          ...target,
+          method: req.method,
+          agent: upstream.agent,
+          headers: upstreamHeaders(req.headers, identity),
+        },
+        (incoming) => {
+          const headers: OutgoingHttpHeaders = {};
+          for (const [name, value] of Object.entries(incoming.headers)) {
+            if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+          }
+          const status = incoming.statusCode ?? 502;
+          res.writeHead(status, headers);
+          // Send headers now: a watch may not produce its first event for a long time.
+          res.flushHeaders();
+          // A refusal's Status message goes into its audit record (others are reported on 'close').
+          if (audit.audited && status >= 400)
+            collectStatusMessage(incoming, (message) => audit.report(status, message));
+          relayBody(incoming, res);
+        },
+      );
+    } catch (error) {
+      // A header Node will not send (a control character in a client's header value).
+      req.resume();
+      return refuse(400, `bad request header: ${(error as Error).message}`);
+    }
     outgoing.on('error', (error) => {
-      if (res.headersSent) res.destroy();
-      else sendStatus(res, 502, `the Kubernetes API server did not answer: ${error.message}`);
+      if (res.headersSent) {
+        audit.report(0);
+        res.destroy();
+      } else refuse(502, `the Kubernetes API server did not answer: ${error.message}`);
     });
     // A client that goes away ends its watch upstream too.
-    res.on('close', () => outgoing.destroy());
+    res.on('close', () => {
+      outgoing.destroy();
+      audit.report(res.headersSent ? res.statusCode : 0);
+    });
     req.pipe(outgoing);
   }
 
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
+    const audit = this.auditor(req);
     const refuse = (code: number, message: string) => {
+      audit.report(code, message);
       const body = JSON.stringify(kubeStatus(code, message));
       socket.end(
         `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}\r\n` +
@@ -245,13 +548,15 @@ export class KubeFrontDoor {
           `Connection: close\r\n\r\n${body}`,
       );
     };
-    let identity: KubeIdentity;
+    let identity: ForwardedIdentity;
     try {
       identity = await this.identify(req);
-    } catch {
-      refuse(401, 'Unauthorized');
+    } catch (error) {
+      if (error instanceof ApiError) refuse(401, 'Unauthorized');
+      else refuse(503, 'authentication is unavailable');
       return;
     }
+    audit.identified(identity);
     let tls: ReturnType<KubeUpstream['proxy']>['tls'];
     try {
       tls = this.options.upstream.proxy().tls;
@@ -265,14 +570,21 @@ export class KubeFrontDoor {
       return;
     }
     // Its own connection (no pooled agent): after the 101 it belongs to this stream alone.
-    const outgoing = httpsRequest({
-      ...target,
-      method: req.method,
-      ...tls,
-      agent: false,
-      headers: upstreamHeaders(req.headers, identity, String(req.headers.upgrade ?? '')),
-    });
+    let outgoing: ReturnType<typeof httpsRequest>;
+    try {
+      outgoing = httpsRequest({
+        ...target,
+        method: req.method,
+        ...tls,
+        agent: false,
+        headers: upstreamHeaders(req.headers, identity, String(req.headers.upgrade ?? '')),
+      });
+    } catch (error) {
+      refuse(400, `bad request header: ${(error as Error).message}`);
+      return;
+    }
     outgoing.on('upgrade', (incoming, upstreamSocket, upstreamHead) => {
+      audit.report(101);
       const lines = [`HTTP/1.1 101 ${incoming.statusMessage || 'Switching Protocols'}`];
       for (let i = 0; i < incoming.rawHeaders.length; i += 2)
         lines.push(`${incoming.rawHeaders[i]}: ${incoming.rawHeaders[i + 1]}`);
@@ -287,7 +599,8 @@ export class KubeFrontDoor {
     });
     // No upgrade (refused, or an error from the apiserver): relay the plain answer and close.
     outgoing.on('response', (incoming) => {
-      const lines = [`HTTP/1.1 ${incoming.statusCode ?? 502} ${incoming.statusMessage ?? ''}`];
+      const status = incoming.statusCode ?? 502;
+      const lines = [`HTTP/1.1 ${status} ${incoming.statusMessage ?? ''}`];
       for (let i = 0; i < incoming.rawHeaders.length; i += 2) {
         const name = incoming.rawHeaders[i].toLowerCase();
         if (['connection', 'transfer-encoding', 'keep-alive', 'content-length'].includes(name)) continue;
@@ -297,13 +610,87 @@ export class KubeFrontDoor {
       incoming.on('data', (c: Buffer) => chunks.push(c));
       incoming.on('end', () => {
         const body = Buffer.concat(chunks);
+        audit.report(status, statusMessageOf(body));
         lines.push(`Content-Length: ${body.length}`, 'Connection: close');
         socket.write(`${lines.join('\r\n')}\r\n\r\n`);
         socket.end(body);
       });
     });
     outgoing.on('error', () => refuse(503, 'the Kubernetes API server did not answer'));
-    socket.on('close', () => outgoing.destroy());
+    socket.on('close', () => {
+      outgoing.destroy();
+      audit.report(0);
+    });
     outgoing.end();
   }
+}
+
+/** Length-delimited fields (wire type 2) of a protobuf message, by field number; undefined if malformed. */
+function protobufBytesFields(buf: Buffer): Map<number, Buffer> | undefined {
+  const fields = new Map<number, Buffer>();
+  let pos = 0;
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; shift < 35 && pos < buf.length; shift += 7) {
+      const byte = buf[pos++];
+      value += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return value;
+    }
+    return undefined;
+  };
+  while (pos < buf.length) {
+    const key = varint();
+    if (key === undefined) return undefined;
+    const wire = key % 8;
+    if (wire === 0) {
+      if (varint() === undefined) return undefined;
+    } else if (wire === 2) {
+      const length = varint();
+      if (length === undefined || pos + length > buf.length) return undefined;
+      fields.set(Math.floor(key / 8), buf.subarray(pos, pos + length));
+      pos += length;
+    } else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else return undefined;
+  }
+  return fields;
+}
+
+const PROTOBUF_MAGIC = Buffer.from('k8s\0', 'latin1');
+
+/**
+ * A Kubernetes Status body's message (what kubectl prints for a refusal): JSON, or the protobuf
+ * envelope typed clients ask for (`k8s\0`, runtime.Unknown whose field 2 is the Status, whose
+ * field 3 is the message).
+ */
+function statusMessageOf(body: Buffer): string | undefined {
+  if (body.subarray(0, 4).equals(PROTOBUF_MAGIC)) {
+    const status = protobufBytesFields(body.subarray(4))?.get(2);
+    const message = status && protobufBytesFields(status)?.get(3);
+    return message?.toString('utf8');
+  }
+  try {
+    const status = JSON.parse(body.toString('utf8')) as { message?: unknown };
+    return typeof status.message === 'string' ? status.message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads (a copy of) the first few KiB of an error response, then hands on its Status message. */
+function collectStatusMessage(incoming: IncomingMessage, done: (message: string | undefined) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    done(statusMessageOf(Buffer.concat(chunks)));
+  };
+  incoming.on('data', (chunk: Buffer) => {
+    if (size < 8192) chunks.push(chunk);
+    size += chunk.length;
+  });
+  incoming.on('end', finish);
+  incoming.on('close', finish);
 }

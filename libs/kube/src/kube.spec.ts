@@ -4,7 +4,7 @@ import { ConfigError, kubeConfigFrom } from '@orca/config';
 import { BUILTIN_ROLES, type RoleRecord } from '@orca/rbac';
 import { privilegedParams, podSpecOf } from './admission.js';
 import { operationFor } from './authorization.js';
-import { upstreamHeaders } from './front-door.js';
+import { extraHeaderKey, isKubeStateChanging, kubeRequestInfo, upstreamHeaders } from './front-door.js';
 import { rulesFor } from './rbac-sync.js';
 
 describe('operationFor', () => {
@@ -97,7 +97,7 @@ describe('rulesFor', () => {
 });
 
 describe('upstreamHeaders', () => {
-  it('drops identity and hop-by-hop headers and asserts orca identity', () => {
+  it('drops identity and hop-by-hop headers, asserts orca identity, passes Impersonate-*', () => {
     const headers = upstreamHeaders(
       {
         authorization: 'Bearer secret',
@@ -110,13 +110,64 @@ describe('upstreamHeaders', () => {
         host: 'orca:6443',
         accept: 'application/json',
       },
-      { accountId: 'id', user: 'bob', groups: ['eng:dev', 'system:authenticated'], isAdmin: false },
+      { user: 'bob', groups: ['eng:dev', 'system:authenticated'] },
     );
     expect(headers).toEqual({
       accept: 'application/json',
+      // The apiserver asks the authorizers whether bob may impersonate.
+      'impersonate-user': 'admin',
+      'impersonate-group': 'system:masters',
       'x-remote-user': 'bob',
       'x-remote-group': ['eng:dev', 'system:authenticated'],
     });
+  });
+
+  it("sends a reviewed token's extras as X-Remote-Extra-<escaped key>", () => {
+    const headers = upstreamHeaders(
+      {},
+      {
+        user: 'system:serviceaccount:ns:robot',
+        uid: 'c0ffee',
+        groups: ['system:serviceaccounts'],
+        extra: { 'authentication.kubernetes.io/pod-name': ['web-1'], empty: [] },
+      },
+    );
+    expect(headers['x-remote-extra-authentication.kubernetes.io%2Fpod-name']).toEqual(['web-1']);
+    expect(headers['x-remote-uid']).toBe('c0ffee');
+    expect(Object.keys(headers).filter((h) => h.includes('empty'))).toEqual([]);
+    expect(extraHeaderKey('a b%c')).toBe('a%20b%25c');
+  });
+});
+
+describe('kubeRequestInfo', () => {
+  it('reads the resource, namespace, name and verb as the apiserver does', () => {
+    expect(kubeRequestInfo('POST', '/api/v1/namespaces/ns/pods?dryRun=All')).toEqual({
+      verb: 'create',
+      group: '',
+      resource: 'pods',
+      subresource: '',
+      namespace: 'ns',
+      name: '',
+    });
+    expect(kubeRequestInfo('GET', '/api/v1/namespaces/ns/pods/web/exec?command=ls')).toMatchObject({
+      verb: 'create',
+      resource: 'pods',
+      name: 'web',
+      subresource: 'exec',
+    });
+    expect(kubeRequestInfo('DELETE', '/apis/apps/v1/namespaces/ns/deployments')).toMatchObject({
+      verb: 'deletecollection',
+      group: 'apps',
+      resource: 'deployments',
+    });
+    expect(kubeRequestInfo('PUT', '/api/v1/namespaces/ns/finalize')).toMatchObject({
+      resource: 'namespaces',
+      name: 'ns',
+      subresource: 'finalize',
+    });
+    expect(kubeRequestInfo('POST', '/version')).toBeUndefined();
+    expect(isKubeStateChanging('GET', kubeRequestInfo('GET', '/api/v1/namespaces/ns/pods'))).toBe(false);
+    expect(isKubeStateChanging('PATCH', kubeRequestInfo('PATCH', '/api/v1/nodes/n1'))).toBe(true);
   });
 });
 

@@ -14,6 +14,19 @@ export interface KubeUpstreamSettings {
   adminKeyFile: string;
 }
 
+/** Who the apiserver says a token is (TokenReview status.user). */
+export interface ReviewedToken {
+  username: string;
+  uid?: string;
+  groups: string[];
+  extra: Record<string, string[]>;
+}
+
+interface TokenReviewStatus {
+  authenticated?: boolean;
+  user?: { username?: unknown; uid?: string; groups?: unknown; extra?: Record<string, unknown> };
+}
+
 export interface KubeReply {
   status: number;
   body: string;
@@ -118,6 +131,28 @@ export class KubeUpstream {
       req.on('error', reject);
       req.end(payload);
     });
+  }
+
+  /**
+   * Asks the apiserver who a bearer token is (TokenReview as orca's admin): service-account tokens
+   * and whatever else the apiserver itself accepts. Throws when the apiserver gives no answer.
+   */
+  async reviewToken(token: string): Promise<ReviewedToken | undefined> {
+    const reply = await this.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token },
+    });
+    if (reply.status !== 201 && reply.status !== 200) throw new Error(`TokenReview answered ${reply.status}`);
+    const status = (JSON.parse(reply.body) as { status?: TokenReviewStatus }).status;
+    const user = status?.user;
+    if (!status?.authenticated || !user || typeof user.username !== 'string' || user.username === '')
+      return undefined;
+    const strings = (v: unknown): string[] =>
+      Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+    const extra: Record<string, string[]> = {};
+    for (const [key, values] of Object.entries(user.extra ?? {})) extra[key] = strings(values);
+    return { username: user.username, uid: user.uid, groups: strings(user.groups), extra };
   }
 
   close(): void {

@@ -1,7 +1,9 @@
 // The HTTP side of the webhooks the apiserver calls on the controller: authorization
 // (SubjectAccessReview) and admission (AdmissionReview). Only callers with a client certificate
 // from orca's cluster CA (the apiserver's webhook kubeconfigs carry one) are answered; a malformed
-// review is a 400 in Kubernetes Status JSON, never a 500.
+// review is a 400 in Kubernetes Status JSON, never a 500. They come at the apiserver's request
+// rate, so the handler is plain node:http, put in front of the controller's application on its
+// HTTPS server: no router, middleware or framework per review.
 import { certificateDerToPem } from '@orca/pki';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -10,6 +12,7 @@ import { sendStatus } from './status.js';
 
 export const AUTHORIZATION_WEBHOOK_PATH = '/kube/webhooks/authorize';
 export const ADMISSION_WEBHOOK_PATH = '/kube/webhooks/admit';
+const WEBHOOKS_PREFIX = '/kube/webhooks/';
 const MAX_BODY = 3 * 1024 * 1024;
 
 export interface Reviewer {
@@ -80,10 +83,15 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
+export type WebhookHandler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+
 /** Express-compatible middleware: handles the two webhook paths and passes everything else on. */
-export function webhookHandler(options: WebhookOptions) {
+export function webhookHandler(options: WebhookOptions): WebhookHandler {
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
-    const path = (req.url ?? '').split('?')[0];
+    const url = req.url ?? '';
+    if (!url.startsWith(WEBHOOKS_PREFIX)) return next();
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
     const reviewer =
       path === AUTHORIZATION_WEBHOOK_PATH
         ? options.authorization
