@@ -493,6 +493,14 @@ export async function benchKube(): Promise<void> {
               kubeConfigFile: admissionKubeconfig,
             },
           },
+          {
+            name: 'MutatingAdmissionWebhook',
+            configuration: {
+              apiVersion: 'apiserver.config.k8s.io/v1',
+              kind: 'WebhookAdmissionConfiguration',
+              kubeConfigFile: admissionKubeconfig,
+            },
+          },
         ],
       }),
     );

@@ -444,6 +444,14 @@ export function kubeNodeFiles(bundle: KubeNodeBundle, dir: string): KubeFile[] {
                 kubeConfigFile: files.admissionWebhookKubeconfig,
               },
             },
+            {
+              name: 'MutatingAdmissionWebhook',
+              configuration: {
+                apiVersion: 'apiserver.config.k8s.io/v1',
+                kind: 'WebhookAdmissionConfiguration',
+                kubeConfigFile: files.admissionWebhookKubeconfig,
+              },
+            },
           ],
         },
         null,

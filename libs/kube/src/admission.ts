@@ -19,7 +19,7 @@ interface Container {
   };
 }
 
-interface PodSpec {
+export interface PodSpec {
   hostNetwork?: boolean;
   hostPID?: boolean;
   hostIPC?: boolean;
@@ -31,7 +31,7 @@ interface PodSpec {
   ephemeralContainers?: Container[];
 }
 
-interface KubeObject {
+export interface KubeObject {
   kind?: string;
   metadata?: { name?: string; generateName?: string };
   spec?: Record<string, unknown>;
@@ -72,7 +72,7 @@ export function privilegedParams(spec: PodSpec): string[] {
   return [...params];
 }
 
-interface AdmissionRequest {
+export interface AdmissionRequest {
   uid: string;
   namespace?: string;
   operation?: string;
@@ -81,7 +81,8 @@ interface AdmissionRequest {
   object?: KubeObject | null;
 }
 
-function parseReview(body: unknown): { apiVersion: string; request: AdmissionRequest } {
+/** The request of a well-formed AdmissionReview; throws ReviewError (→ 400) for anything else. */
+export function parseReview(body: unknown): { apiVersion: string; request: AdmissionRequest } {
   if (!isObject(body)) throw new ReviewError('the body is not an AdmissionReview object');
   if (body.kind !== 'AdmissionReview' || !/^admission\.k8s\.io\/v1(beta1)?$/.test(String(body.apiVersion)))
     throw new ReviewError('expected kind AdmissionReview, apiVersion admission.k8s.io/v1');

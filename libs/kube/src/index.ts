@@ -4,6 +4,7 @@ export * from './identity.js';
 export * from './front-door.js';
 export * from './authorization.js';
 export * from './admission.js';
+export * from './admission-node-selector.js';
 export * from './webhooks.js';
 export * from './namespaces.js';
 export * from './service.js';

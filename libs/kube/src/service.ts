@@ -1,19 +1,22 @@
 // Everything orca does for Kubernetes, put together: the front door listener, the webhooks'
-// reviewers, and a level-triggered loop that keeps orca's ValidatingWebhookConfiguration
-// registered with the apiserver (created when missing, repaired when it drifts).
+// reviewers, and a level-triggered loop that keeps orca's ValidatingWebhookConfiguration and
+// MutatingWebhookConfiguration registered with the apiserver (created when missing, repaired when
+// they drift).
 import { Directory, watchedAccounts, type Authenticator } from '@orca/identity';
 import type { Authorizer } from '@orca/rbac';
 import type { Store } from '@orca/store';
 import type { ServerOptions } from 'node:https';
+import { KubeNodeSelector } from './admission-node-selector.js';
 import { KubeAdmission } from './admission.js';
 import { KubeAccessReviewer } from './authorization.js';
 import { KubeFrontDoor } from './front-door.js';
 import { KubeAuthenticator, type IdTokenVerifier } from './identity.js';
 import { syncRbac } from './rbac-sync.js';
 import { KubeUpstream, type KubeUpstreamSettings } from './upstream.js';
-import { ADMISSION_WEBHOOK_PATH, webhookHandler } from './webhooks.js';
+import { ADMISSION_WEBHOOK_PATH, MUTATING_ADMISSION_WEBHOOK_PATH, webhookHandler } from './webhooks.js';
 
 export const ADMISSION_CONFIGURATION_NAME = 'orca-ucp-authorization';
+export const NODE_SELECTOR_CONFIGURATION_NAME = 'orca-ucp-node-selector';
 
 export interface KubeServiceOptions extends KubeUpstreamSettings {
   port: number;
@@ -75,9 +78,75 @@ export function admissionRegistration(controllerUrl: string, caPem: string): Rec
   };
 }
 
+/**
+ * The MutatingWebhookConfiguration that sends workloads to orca's UCPNodeSelector webhook: pods and
+ * Jobs when created, the other workload controllers' pod templates when created or updated.
+ * kube-system is left out here too, so Kubernetes' own pods never wait for orca.
+ */
+export function nodeSelectorRegistration(controllerUrl: string, caPem: string): Record<string, unknown> {
+  const rule = (operations: string[], apiGroups: string[], resources: string[]) => ({
+    operations,
+    apiGroups,
+    apiVersions: ['*'],
+    resources,
+    scope: 'Namespaced',
+  });
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: NODE_SELECTOR_CONFIGURATION_NAME },
+    webhooks: [
+      {
+        name: 'ucpnodeselector.orca.docker.com',
+        clientConfig: {
+          url: `${controllerUrl}${MUTATING_ADMISSION_WEBHOOK_PATH}`,
+          caBundle: Buffer.from(caPem).toString('base64'),
+        },
+        rules: [
+          rule(['CREATE'], [''], ['pods']),
+          rule(['CREATE'], ['batch'], ['jobs']),
+          rule(['CREATE', 'UPDATE'], [''], ['replicationcontrollers']),
+          rule(['CREATE', 'UPDATE'], ['apps'], ['deployments', 'replicasets', 'statefulsets', 'daemonsets']),
+          rule(['CREATE', 'UPDATE'], ['batch'], ['cronjobs']),
+        ],
+        namespaceSelector: {
+          matchExpressions: [
+            { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] },
+          ],
+        },
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        timeoutSeconds: 10,
+      },
+    ],
+  };
+}
+
+interface RegisteredWebhook {
+  name?: string;
+  clientConfig?: unknown;
+  rules?: unknown;
+  failurePolicy?: string;
+  namespaceSelector?: unknown;
+}
+
 interface Registered {
   metadata?: { resourceVersion?: string };
-  webhooks?: { name?: string; clientConfig?: unknown; rules?: unknown; failurePolicy?: string }[];
+  webhooks?: RegisteredWebhook[];
+}
+
+/** Whether the registered webhook is the wanted one (in what orca sets; the apiserver adds defaults). */
+function sameWebhook(have: RegisteredWebhook | undefined, want: RegisteredWebhook): boolean {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  return (
+    !!have &&
+    have.name === want.name &&
+    same(have.clientConfig, want.clientConfig) &&
+    same(have.rules, want.rules) &&
+    have.failurePolicy === want.failurePolicy &&
+    (want.namespaceSelector === undefined || same(have.namespaceSelector, want.namespaceSelector))
+  );
 }
 
 export class KubeService {
@@ -85,6 +154,7 @@ export class KubeService {
   readonly frontDoor: KubeFrontDoor;
   readonly reviewer: KubeAccessReviewer;
   readonly admission: KubeAdmission;
+  readonly nodeSelector: KubeNodeSelector;
   readonly webhooks: ReturnType<typeof webhookHandler>;
   private timer?: NodeJS.Timeout;
   private lastProblem = '';
@@ -108,10 +178,12 @@ export class KubeService {
     });
     this.reviewer = new KubeAccessReviewer(options.store, options.authorizer, options.authorization);
     this.admission = new KubeAdmission(options.store, options.authorizer);
+    this.nodeSelector = new KubeNodeSelector(options.store);
     this.webhooks = webhookHandler({
       trustedCaller: options.trustedWebhookCaller,
       authorization: this.reviewer,
       admission: this.admission,
+      mutation: this.nodeSelector,
       log: options.log,
     });
   }
@@ -133,13 +205,34 @@ export class KubeService {
     void tick();
   }
 
-  /** One pass of the registration loop; true when the configuration is as it should be. */
+  /** One pass of the registration loop; true when both configurations are as they should be. */
   async ensureAdmissionRegistration(): Promise<boolean> {
-    const wanted = admissionRegistration(this.options.controllerUrl, this.options.controllerCaPem);
-    const path = `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${ADMISSION_CONFIGURATION_NAME}`;
+    const { controllerUrl, controllerCaPem } = this.options;
+    const validating = await this.ensureWebhookConfiguration(
+      'validatingwebhookconfigurations',
+      admissionRegistration(controllerUrl, controllerCaPem),
+      'the UCP admission webhook',
+    );
+    const mutating = await this.ensureWebhookConfiguration(
+      'mutatingwebhookconfigurations',
+      nodeSelectorRegistration(controllerUrl, controllerCaPem),
+      'the UCP node selector webhook',
+    );
+    return validating && mutating;
+  }
+
+  /** Creates the webhook configuration when missing, replaces it when it drifted. */
+  private async ensureWebhookConfiguration(
+    resource: 'validatingwebhookconfigurations' | 'mutatingwebhookconfigurations',
+    wanted: Record<string, unknown>,
+    what: string,
+  ): Promise<boolean> {
+    const name = (wanted.metadata as { name: string }).name;
+    const collection = `/apis/admissionregistration.k8s.io/v1/${resource}`;
+    const path = `${collection}/${name}`;
     const problem = (message: string): false => {
-      if (message !== this.lastProblem)
-        this.options.log.warn(`kube admission webhook registration: ${message}`);
+      message = `kube registration of ${what}: ${message}`;
+      if (message !== this.lastProblem) this.options.log.warn(message);
       this.lastProblem = message;
       return false;
     };
@@ -150,33 +243,22 @@ export class KubeService {
       return problem((error as Error).message);
     }
     if (current.status === 404) {
-      const created = await this.upstream.request(
-        'POST',
-        '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations',
-        wanted,
-      );
+      const created = await this.upstream.request('POST', collection, wanted);
       if (created.status !== 201) return problem(`create answered ${created.status}`);
-      this.options.log.log('registered the UCP admission webhook with the apiserver');
+      this.options.log.log(`registered ${what} with the apiserver`);
       this.lastProblem = '';
       return true;
     }
     if (current.status !== 200) return problem(`read answered ${current.status}`);
     const existing = JSON.parse(current.body) as Registered;
-    const want = (wanted.webhooks as Registered['webhooks'])![0];
-    const have = existing.webhooks?.length === 1 ? existing.webhooks[0] : undefined;
-    const same =
-      have &&
-      have.name === want.name &&
-      JSON.stringify(have.clientConfig) === JSON.stringify(want.clientConfig) &&
-      JSON.stringify(have.rules) === JSON.stringify(want.rules) &&
-      have.failurePolicy === want.failurePolicy;
-    if (same) return true;
+    const want = (wanted.webhooks as RegisteredWebhook[])[0];
+    if (existing.webhooks?.length === 1 && sameWebhook(existing.webhooks[0], want)) return true;
     const replaced = await this.upstream.request('PUT', path, {
       ...wanted,
-      metadata: { name: ADMISSION_CONFIGURATION_NAME, resourceVersion: existing.metadata?.resourceVersion },
+      metadata: { name, resourceVersion: existing.metadata?.resourceVersion },
     });
     if (replaced.status !== 200) return problem(`repair answered ${replaced.status}`);
-    this.options.log.log('repaired the UCP admission webhook registration');
+    this.options.log.log(`repaired the registration of ${what}`);
     this.lastProblem = '';
     return true;
   }

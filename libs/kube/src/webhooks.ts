@@ -1,9 +1,9 @@
 // The HTTP side of the webhooks the apiserver calls on the controller: authorization
-// (SubjectAccessReview) and admission (AdmissionReview). Only callers with a client certificate
-// from orca's cluster CA (the apiserver's webhook kubeconfigs carry one) are answered; a malformed
-// review is a 400 in Kubernetes Status JSON, never a 500. They come at the apiserver's request
-// rate, so the handler is plain node:http, put in front of the controller's application on its
-// HTTPS server: no router, middleware or framework per review.
+// (SubjectAccessReview), validating and mutating admission (AdmissionReview). Only callers with a
+// client certificate from orca's cluster CA (the apiserver's webhook kubeconfigs carry one) are
+// answered; a malformed review is a 400 in Kubernetes Status JSON, never a 500. They come at the
+// apiserver's request rate, so the handler is plain node:http, put in front of the controller's
+// application on its HTTPS server: no router, middleware or framework per review.
 import { certificateDerToPem } from '@orca/pki';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -12,6 +12,7 @@ import { sendStatus } from './status.js';
 
 export const AUTHORIZATION_WEBHOOK_PATH = '/kube/webhooks/authorize';
 export const ADMISSION_WEBHOOK_PATH = '/kube/webhooks/admit';
+export const MUTATING_ADMISSION_WEBHOOK_PATH = '/kube/webhooks/mutate';
 const WEBHOOKS_PREFIX = '/kube/webhooks/';
 const MAX_BODY = 3 * 1024 * 1024;
 
@@ -24,6 +25,8 @@ export interface WebhookOptions {
   trustedCaller(certificatePem: string): Promise<boolean>;
   authorization: Reviewer;
   admission: Reviewer;
+  /** The mutating admission webhook (UCPNodeSelector); without it, its path is not served. */
+  mutation?: Reviewer;
   log?: { warn(message: string): void };
 }
 
@@ -85,7 +88,7 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
 
 export type WebhookHandler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 
-/** Express-compatible middleware: handles the two webhook paths and passes everything else on. */
+/** Express-compatible middleware: handles the webhook paths and passes everything else on. */
 export function webhookHandler(options: WebhookOptions): WebhookHandler {
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     const url = req.url ?? '';
@@ -97,7 +100,9 @@ export function webhookHandler(options: WebhookOptions): WebhookHandler {
         ? options.authorization
         : path === ADMISSION_WEBHOOK_PATH
           ? options.admission
-          : undefined;
+          : path === MUTATING_ADMISSION_WEBHOOK_PATH
+            ? options.mutation
+            : undefined;
     if (!reviewer) return next();
     void (async () => {
       try {

@@ -239,6 +239,14 @@ describe.each(['webhook', 'rbac'] as const)(
                 kubeConfigFile: webhookKubeconfig('admission.kubeconfig', controller.url, '*'),
               },
             },
+            {
+              name: 'MutatingAdmissionWebhook',
+              configuration: {
+                apiVersion: 'apiserver.config.k8s.io/v1',
+                kind: 'WebhookAdmissionConfiguration',
+                kubeConfigFile: webhookKubeconfig('admission.kubeconfig', controller.url, '*'),
+              },
+            },
           ],
         }),
       );

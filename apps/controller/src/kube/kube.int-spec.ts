@@ -315,6 +315,14 @@ describe.each(['webhook', 'rbac'] as const)(
                 kubeConfigFile: admissionKubeconfig,
               },
             },
+            {
+              name: 'MutatingAdmissionWebhook',
+              configuration: {
+                apiVersion: 'apiserver.config.k8s.io/v1',
+                kind: 'WebhookAdmissionConfiguration',
+                kubeConfigFile: admissionKubeconfig,
+              },
+            },
           ],
         }),
       );

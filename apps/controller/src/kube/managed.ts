@@ -3,7 +3,8 @@
 // settings' port), the front-proxy and admin identities to reach it (issued from the cluster CA,
 // kept in the store, written to files under the data dir for libs/kube), and, on the leader, one
 // kwok fake Node per manager so workloads have somewhere to run (and none for a node that is no
-// longer a manager). No ORCA_KUBE_* setting is needed.
+// longer a manager), labelled as UCP labelled managers so UCPNodeSelector's node affinity keeps user
+// workloads off them. No ORCA_KUBE_* setting is needed.
 import {
   componentSettings,
   httpsUrl,
@@ -17,7 +18,7 @@ import {
   type NodeSpec,
 } from '@orca/cluster';
 import type { ControllerConfig, KubeConfig } from '@orca/config';
-import type { KubeUpstream } from '@orca/kube';
+import { SYSTEM_COLLECTION_LABEL, type KubeUpstream } from '@orca/kube';
 import type { Store } from '@orca/store';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,11 +88,38 @@ const CLIENT_FILES_PERIOD_MS = 60_000;
 /** The label kwokNode puts on a manager's fake Node: the orca node id it stands for. */
 const ORCA_NODE_LABEL = 'com.docker.ucp.orca.node';
 
-interface NodeList {
-  items?: {
-    metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  }[];
+/**
+ * The collection labels UCP put on manager nodes (`kubectl describe node` of a UCP manager); the
+ * node affinity of libs/kube's UCPNodeSelector webhook keys on `com.docker.ucp.collection.system`.
+ */
+export const MANAGER_NODE_LABELS: Readonly<Record<string, string>> = Object.freeze({
+  'com.docker.ucp.collection': 'system',
+  'com.docker.ucp.collection.root': 'true',
+  'com.docker.ucp.collection.swarm': 'true',
+  [SYSTEM_COLLECTION_LABEL]: 'true',
+});
+
+interface NodeMetadata {
+  name?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
+
+interface NodeList {
+  items?: { metadata?: NodeMetadata }[];
+}
+
+/** kwok's fake Node for a manager, with UCP's manager labels. */
+export function managerFakeNode(node: NodeSpec): Record<string, unknown> {
+  const base = kwokNode(node) as { metadata: NodeMetadata };
+  return {
+    ...base,
+    metadata: { ...base.metadata, labels: { ...base.metadata.labels, ...MANAGER_NODE_LABELS } },
+  };
+}
+
+const missingManagerLabels = (labels: Record<string, string> = {}): boolean =>
+  Object.entries(MANAGER_NODE_LABELS).some(([key, value]) => labels[key] !== value);
 
 /**
  * Leader-only, every few seconds: a kwok fake Node for every manager that has none, and none for
@@ -141,10 +169,27 @@ export class FakeNodeLoop {
       if (node.role !== 'swarm-manager') continue;
       managers.add(node.id);
       const name = kubeNodeName(node);
-      const current = await this.kube.upstream.request('GET', `/api/v1/nodes/${encodeURIComponent(name)}`);
-      if (current.status === 200) continue;
+      const path = `/api/v1/nodes/${encodeURIComponent(name)}`;
+      const current = await this.kube.upstream.request('GET', path);
+      if (current.status === 200) {
+        // A fake Node made before the labels (or whose labels someone removed) gets them back.
+        const metadata = (JSON.parse(current.body) as { metadata?: NodeMetadata }).metadata;
+        if (
+          metadata?.annotations?.[KWOK_NODE_ANNOTATION] !== 'fake' ||
+          !missingManagerLabels(metadata.labels)
+        )
+          continue;
+        const patched = await this.kube.upstream.request(
+          'PATCH',
+          path,
+          { metadata: { labels: MANAGER_NODE_LABELS } },
+          'application/merge-patch+json',
+        );
+        if (patched.status !== 200) throw new Error(`labelling node ${name}: ${patched.status}`);
+        continue;
+      }
       if (current.status !== 404) throw new Error(`GET node ${name}: ${current.status}`);
-      const created = await this.kube.upstream.request('POST', '/api/v1/nodes', kwokNode(node));
+      const created = await this.kube.upstream.request('POST', '/api/v1/nodes', managerFakeNode(node));
       if (created.status !== 201 && created.status !== 409)
         throw new Error(`creating node ${name}: ${created.status} ${created.body.slice(0, 200)}`);
     }
