@@ -12,6 +12,7 @@ import {
   labelsField,
   namedVolumes,
   withCollectionLabels,
+  type Labels,
 } from './policy.js';
 import type { Route } from './routes.js';
 import { extractConstraints } from './schedule.js';
@@ -135,15 +136,7 @@ export class Containers {
       }
     }
     const node = await this.gw.spreadOnto(call, constraints);
-    // Mounting an existing volume needs Volume Mount on its collection (new ones are the caller's).
-    for (const volume of namedVolumes(body.HostConfig)) {
-      const found = await this.gw.pool.json<{ Labels?: unknown }>(
-        node,
-        'GET',
-        `/volumes/${encodeURIComponent(volume)}`,
-      );
-      if (found.status === 200) await this.gw.require(call, 'Volume Mount', collectionOf(found.body?.Labels));
-    }
+    await this.prepareVolumes(call, node, body.HostConfig);
     const search = query.toString();
     await this.gw.forward(
       call,
@@ -152,6 +145,53 @@ export class Containers {
       `${call.prefix}/containers/create${search ? `?${search}` : ''}`,
       Buffer.from(JSON.stringify(body)),
     );
+  }
+
+  /**
+   * Named volumes a create mounts, on the node it goes to: an existing one needs Volume Mount on its
+   * collection; a missing one is created here first as `docker volume create` would make it (its
+   * access label or the caller's default collection, the collection labels, the owner), after every
+   * decision, so the engine finds it rather than making it unlabelled (UCP labelled these too).
+   */
+  private async prepareVolumes(call: Call, node: ClusterNode, hostConfig: unknown): Promise<void> {
+    const missing: VolumeToCreate[] = [];
+    for (const volume of namedVolumeSpecs(hostConfig)) {
+      const found = await this.gw.pool.json<{ Labels?: unknown; message?: string }>(
+        node,
+        'GET',
+        `/volumes/${encodeURIComponent(volume.Name)}`,
+      );
+      if (found.status === 200) {
+        await this.gw.require(call, 'Volume Mount', collectionOf(found.body?.Labels));
+        continue;
+      }
+      if (found.status !== 404) {
+        throw new DockerApiError(
+          found.status < 500 ? found.status : 502,
+          `node ${node.name}: ${found.body?.message ?? `volume ${volume.Name}: engine answered ${found.status}`}`,
+        );
+      }
+      const collection = await this.gw.targetCollection(call, volume.Labels, 'Volume Create');
+      await this.gw.require(call, 'Volume Mount', collection.path);
+      missing.push({
+        ...volume,
+        Labels: withCollectionLabels(volume.Labels, collection, call.caller.principal.name),
+      });
+    }
+    for (const volume of missing) {
+      const created = await this.gw.pool.json<{ message?: string }>(
+        node,
+        'POST',
+        `${call.prefix}/volumes/create`,
+        volume,
+      );
+      if (created.status !== 201 && created.status !== 200) {
+        throw new DockerApiError(
+          created.status < 500 ? created.status : 502,
+          created.body?.message ?? `creating volume ${volume.Name}: engine answered ${created.status}`,
+        );
+      }
+    }
   }
 
   async containerCall(call: Call, route: Extract<Route, { kind: 'container' }>): Promise<void> {
@@ -216,4 +256,46 @@ export class Containers {
       `${call.prefix}/exec/${encodeURIComponent(route.id)}/${route.action}${call.search}`,
     );
   }
+}
+
+interface VolumeToCreate {
+  Name: string;
+  Driver?: string;
+  DriverOpts?: Labels;
+  Labels: Labels;
+}
+
+/**
+ * The named volumes of a HostConfig as the engine would create them: Binds "name:/path" (with
+ * VolumeDriver), Mounts of type volume (with their VolumeOptions' driver, options and labels).
+ */
+function namedVolumeSpecs(hostConfig: unknown): VolumeToCreate[] {
+  if (!isObject(hostConfig)) return [];
+  const specs = new Map<string, VolumeToCreate>();
+  const driver =
+    typeof hostConfig.VolumeDriver === 'string' && hostConfig.VolumeDriver !== ''
+      ? hostConfig.VolumeDriver
+      : undefined;
+  for (const name of namedVolumes({ Binds: hostConfig.Binds }))
+    specs.set(name, { Name: name, ...(driver ? { Driver: driver } : {}), Labels: {} });
+  if (!Array.isArray(hostConfig.Mounts)) return [...specs.values()];
+  for (const [i, mount] of hostConfig.Mounts.entries()) {
+    if (!isObject(mount) || mount.Type !== 'volume' || typeof mount.Source !== 'string' || !mount.Source)
+      continue;
+    const where = `HostConfig.Mounts[${i}].VolumeOptions`;
+    const options = mount.VolumeOptions ?? {};
+    if (!isObject(options)) throw badRequest(`${where} must be an object`);
+    const config = options.DriverConfig ?? {};
+    if (!isObject(config)) throw badRequest(`${where}.DriverConfig must be an object`);
+    const volumeDriver = config.Name ?? '';
+    if (typeof volumeDriver !== 'string') throw badRequest(`${where}.DriverConfig.Name must be a string`);
+    const driverOpts = labelsField(config.Options, `${where}.DriverConfig.Options`);
+    specs.set(mount.Source, {
+      Name: mount.Source,
+      ...(volumeDriver ? { Driver: volumeDriver } : {}),
+      ...(Object.keys(driverOpts).length > 0 ? { DriverOpts: driverOpts } : {}),
+      Labels: labelsField(options.Labels, `${where}.Labels`),
+    });
+  }
+  return [...specs.values()];
 }

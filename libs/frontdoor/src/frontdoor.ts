@@ -31,7 +31,7 @@ export class FrontDoor {
   constructor(private readonly options: FrontDoorOptions) {
     this.gw = new Gateway(options);
     this.containers = new Containers(this.gw);
-    this.swarm = new SwarmObjects(this.gw);
+    this.swarm = new SwarmObjects(this.gw, this.containers);
     this.nodeLocal = new NodeLocal(this.gw);
     this.images = new Images(this.gw);
   }
@@ -223,6 +223,8 @@ export class FrontDoor {
         return this.nodeLocal.volumeCall(call, route);
       case 'events':
         return this.nodeLocal.events(call);
+      case 'registry-auth':
+        return this.nodeLocal.registryLogin(call);
     }
   }
 

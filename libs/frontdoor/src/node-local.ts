@@ -1,4 +1,6 @@
-// Images, volumes and events: node-local resources, read from every node and merged.
+// Images, volumes and events: node-local resources, read from every node and merged; and
+// `docker login`, which an engine checks with the registry.
+import { noteAuditDecision } from '@orca/api';
 import { readJsonObject, type Call } from './call.js';
 import type { ClusterNode } from './engines.js';
 import { DockerApiError, badRequest, notFound } from './errors.js';
@@ -139,6 +141,44 @@ export class NodeLocal {
       call.req.method ?? 'GET',
       `${call.prefix}/volumes/${encodeURIComponent(route.name)}${call.search}`,
     );
+  }
+
+  // ---- docker login: POST /auth ----
+
+  /**
+   * The engine API's "Check auth configuration": classic Swarm sent it to a random engine, which
+   * asks the registry. Nothing changes, so any authenticated caller may; the body (the password)
+   * goes to the engine only, never to a log or the audit entry.
+   */
+  async registryLogin(call: Call): Promise<void> {
+    const body = await readJsonObject(call.req);
+    for (const field of ['username', 'password', 'serveraddress', 'identitytoken']) {
+      if (body[field] !== undefined && typeof body[field] !== 'string')
+        throw badRequest(`${field} must be a string`);
+    }
+    noteAuditDecision(call.res.locals ?? {}, {
+      subject: call.caller.principal.name,
+      operation: 'Registry Login',
+      resource: typeof body.serveraddress === 'string' ? body.serveraddress.slice(0, 256) : undefined,
+      decision: 'allow',
+    });
+    const nodes = await this.gw.cluster.readyNodes();
+    if (nodes.length === 0) throw new DockerApiError(503, 'no node is available');
+    const node = nodes[Math.floor(Math.random() * nodes.length)];
+    const answer = await this.gw.pool.json<{ message?: unknown }>(
+      node,
+      'POST',
+      `${call.prefix}${call.path}${call.search}`,
+      body,
+    );
+    let status = answer.status;
+    if (status >= 500) {
+      // Engines answer a login the registry refused with 500 ("... failed with status: 401
+      // Unauthorized"): those are the caller's credentials; anything else is the registry's fault.
+      const message = typeof answer.body?.message === 'string' ? answer.body.message : '';
+      status = /\b401\b|unauthorized/i.test(message) ? 401 : 502;
+    }
+    this.gw.respondJson(call.res, status, answer.body ?? {});
   }
 
   // ---- events: every node's stream, merged line by line ----

@@ -26,7 +26,8 @@ export type Route =
   | { kind: 'volumes-list'; operation: 'Volume View' }
   | { kind: 'volume-create'; operation: 'Volume Create' }
   | { kind: 'volume'; name: string; node?: string; operation: string }
-  | { kind: 'events'; operation: 'Container View' };
+  | { kind: 'events'; operation: 'Container View' }
+  | { kind: 'registry-auth' };
 
 /** First path segments that belong to the Docker Engine API (the rest is UCP's own API). */
 const DOCKER_TOP = new Set([
@@ -136,6 +137,9 @@ function route(method: string, segments: string[]): Route {
       if (n === 1 && method === 'POST' && rest[0] === 'update')
         return { kind: 'swarm', operation: 'Node Update' };
       return { kind: 'unsupported', message: UCP_STYLE(`swarm ${rest[0] ?? 'inspect'}`) };
+    case 'auth':
+      // docker login: any authenticated caller (nothing changes), as the engine's "Check auth configuration".
+      return n === 0 && method === 'POST' ? { kind: 'registry-auth' } : { kind: 'notfound' };
     case 'events':
       return n === 0 && method === 'GET'
         ? { kind: 'events', operation: 'Container View' }
@@ -266,11 +270,11 @@ export function classify(method: string, rawPath: string): ClassifiedRequest | u
       ? { route: { kind: 'notfound' }, version, path }
       : undefined;
   }
-  if (!version && !DOCKER_TOP.has(decoded[0] ?? '')) return undefined;
+  const upper = method.toUpperCase();
+  // Docker's own `POST /auth` (registry login) is not UCP's /auth/login.
+  const registryLogin = decoded.length === 1 && decoded[0] === 'auth' && upper === 'POST';
+  if (!version && !registryLogin && !DOCKER_TOP.has(decoded[0] ?? '')) return undefined;
   // Dot segments would make the engine's path differ from the one authorized here.
   if (decoded.some((s) => s === '.' || s === '..')) return { route: { kind: 'notfound' }, version, path };
-  // Docker's own `POST /auth` (registry login) is not UCP's /auth/login.
-  if (!version && decoded[0] === 'auth') return undefined;
-  const upper = method.toUpperCase();
   return { route: route(upper === 'HEAD' && decoded[0] === '_ping' ? 'GET' : upper, decoded), version, path };
 }

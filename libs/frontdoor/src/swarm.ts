@@ -1,7 +1,9 @@
-// Swarm objects (services, tasks, nodes, secrets, configs, networks): always on a swarm manager;
+// Swarm objects (services, tasks, nodes, secrets, configs, networks): on a swarm manager, except
+// network connect/disconnect, which go to the engine holding the container (as classic Swarm);
 // their collection is their access label (nodes: /System or /Shared by role).
 import { findCollectionByPath, type Collection } from '@orca/rbac';
 import { readJsonObject, type Call } from './call.js';
+import type { Containers } from './containers.js';
 import type { ClusterNode } from './engines.js';
 import { DockerApiError, badRequest, notFound } from './errors.js';
 import type { Gateway } from './gateway.js';
@@ -26,7 +28,10 @@ const SWARM_SEGMENT: Record<SwarmType, string> = {
 };
 
 export class SwarmObjects {
-  constructor(private readonly gw: Gateway) {}
+  constructor(
+    private readonly gw: Gateway,
+    private readonly containers: Containers,
+  ) {}
 
   /** The collection of a swarm object as the engine shows it. */
   private swarmCollection(
@@ -167,6 +172,8 @@ export class SwarmObjects {
   }
 
   async swarmObject(call: Call, route: Extract<Route, { kind: 'swarm-object' }>): Promise<void> {
+    if (route.type === 'Network' && (route.action === 'connect' || route.action === 'disconnect'))
+      return this.networkAttachment(call, route);
     const manager = await this.gw.manager();
     const segment = SWARM_SEGMENT[route.type];
     const inspected = await this.gw.pool.json<Record<string, unknown>>(
@@ -220,5 +227,65 @@ export class SwarmObjects {
       await this.requireReferences(call, manager, body);
     }
     await this.gw.forward(call, manager, 'POST', target, Buffer.from(JSON.stringify(body)));
+  }
+
+  /** A network as one engine shows it (undefined when that engine does not know it). */
+  private async inspectNetwork(node: ClusterNode, ref: string): Promise<Record<string, unknown> | undefined> {
+    const answer = await this.gw.pool.json<Record<string, unknown>>(
+      node,
+      'GET',
+      `/networks/${encodeURIComponent(ref)}`,
+    );
+    if (answer.status === 200 && isObject(answer.body)) return answer.body;
+    if (answer.status === 404) return undefined;
+    const message =
+      isObject(answer.body) && typeof answer.body.message === 'string' ? answer.body.message : '';
+    throw new DockerApiError(answer.status < 500 ? answer.status : 502, `node ${node.name}: ${message}`);
+  }
+
+  /**
+   * docker network connect/disconnect: the engine of the node holding the container does it, as
+   * classic Swarm routed them (a local bridge exists only there; for a swarm overlay that engine
+   * asks a manager for the attachment itself). Needs Network Connect/Disconnect on the network's
+   * collection and Container Update on the container's (its endpoints change).
+   */
+  private async networkAttachment(
+    call: Call,
+    route: Extract<Route, { kind: 'swarm-object' }>,
+  ): Promise<void> {
+    const body = await readJsonObject(call.req);
+    const ref = body.Container;
+    if (typeof ref !== 'string' || ref === '') throw badRequest('Container is required');
+    if (body.Force !== undefined && typeof body.Force !== 'boolean')
+      throw badRequest('Force must be a boolean');
+    // "<node>/<name>", as docker ps names containers here.
+    const parts = ref.replace(/^\//, '').split('/');
+    if (parts.length > 2 || parts.some((p) => p === '')) throw badRequest(`invalid container name "${ref}"`);
+    const name = parts[parts.length - 1];
+    const nodeName = parts.length === 2 ? parts[0] : undefined;
+    let holder: Awaited<ReturnType<Containers['resolveContainer']>> | undefined;
+    try {
+      holder = await this.containers.resolveContainer(call.caller, name, nodeName);
+    } catch (error) {
+      // A forced disconnect of a container that is gone cleans a swarm network's endpoint: a manager.
+      const gone = error instanceof DockerApiError && error.status === 404;
+      if (!gone || route.action !== 'disconnect' || body.Force !== true) throw error;
+    }
+    const manager = await this.gw.manager();
+    const node = holder?.node ?? manager;
+    let network = await this.inspectNetwork(node, route.id);
+    // A swarm network is known to a worker's engine only once something there is attached to it.
+    if (!network && node.id !== manager.id) {
+      const onManager = await this.inspectNetwork(manager, route.id);
+      if (onManager?.Scope === 'swarm') network = onManager;
+    }
+    if (!network) throw notFound(`network ${route.id} not found on node ${node.name}`);
+    await this.gw.require(call, route.operation, collectionOf(network.Labels));
+    if (holder) {
+      await this.gw.require(call, 'Container Update', collectionOf(holder.labels));
+      body.Container = String(holder.info.Id);
+    }
+    const target = `${call.prefix}/networks/${encodeURIComponent(String(network.Id))}/${route.action}${call.search}`;
+    await this.gw.forward(call, node, 'POST', target, Buffer.from(JSON.stringify(body)));
   }
 }
