@@ -260,6 +260,17 @@ async function serveOrca(authDisabled: boolean): Promise<void> {
   console.log(JSON.stringify({ url: dtr.url, caPem: dtr.caPem, registryHost: dtr.registryHost }));
 }
 
+/** Node's flags minus `-e`/`-p` code: a bench started with --eval must not re-run it in the child. */
+function withoutEval(execArgv: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const flag = execArgv[i]!;
+    if (['-e', '--eval', '-p', '--print'].includes(flag)) i++;
+    else if (!/^--(eval|print)=/.test(flag)) kept.push(flag);
+  }
+  return kept;
+}
+
 /** Starts a child process and reads the one JSON line it prints when it serves. */
 async function spawnServing(
   command: string,
@@ -278,7 +289,7 @@ async function spawnServing(
 async function startOrca(authDisabled: boolean): Promise<Target> {
   const { child, line } = await spawnServing(
     process.execPath,
-    [...process.execArgv, fileURLToPath(import.meta.url)],
+    [...withoutEval(process.execArgv), fileURLToPath(import.meta.url)],
     { ...process.env, [CHILD_ENV]: authDisabled ? 'off' : 'on' },
   );
   const dtr = JSON.parse(line) as { url: string; caPem: string; registryHost: string };
