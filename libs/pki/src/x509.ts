@@ -110,7 +110,35 @@ const EKU_NAMES: Record<string, string> = {
   [px.ExtendedKeyUsage.clientAuth]: 'clientAuth',
 };
 
+/** Parsed certificates by their DER bytes: bundle and node certificates are parsed on every
+ *  request (the same few certificates), and @peculiar/x509 parsing is milliseconds of CPU. */
+const parsedDetails = new Map<string, CertificateDetails>();
+const PARSED_DETAILS_LIMIT = 512;
+
+/** The details of one DER certificate (each caller gets its own copy). */
 export function certificateDetails(der: Uint8Array): CertificateDetails {
+  const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+  let details = parsedDetails.get(key);
+  if (!details) {
+    details = parseDetails(der);
+    if (parsedDetails.size >= PARSED_DETAILS_LIMIT) parsedDetails.delete(parsedDetails.keys().next().value!);
+    parsedDetails.set(key, details);
+  }
+  return {
+    ...details,
+    subject: { ...details.subject },
+    notBefore: new Date(details.notBefore),
+    notAfter: new Date(details.notAfter),
+    publicKeySpkiDer: Buffer.from(details.publicKeySpkiDer),
+    sans: [...details.sans],
+    dnsNames: [...details.dnsNames],
+    ipAddresses: [...details.ipAddresses],
+    keyUsages: [...details.keyUsages],
+    extendedKeyUsages: [...details.extendedKeyUsages],
+  };
+}
+
+function parseDetails(der: Uint8Array): CertificateDetails {
   const cert = new px.X509Certificate(der);
   const field = (name: px.Name, key: string) => name.getField(key)[0];
   const san = cert.getExtension(px.SubjectAlternativeNameExtension);
