@@ -3,6 +3,7 @@
 // recompute it at any time and a changed image or flag rolls out as a changed spec hash.
 import type { ComponentSpec } from '@orca/reconcile';
 import { kubeComponents } from './kube-components.js';
+import { ucpKvFlags } from './ucp-kv.js';
 import type { ComponentSettings, NodeSpec } from './model.js';
 
 export const NODE_CERTS_VOLUME = 'ucp-node-certs';
@@ -73,34 +74,7 @@ export function desiredComponents(node: NodeSpec, settings: ComponentSettings): 
     image: settings.images.etcd,
     // The etcd image's entrypoint is etcd: these are its arguments.
     command: withExtraArgs(settings, 'ucp-kv', [
-      '--name',
-      node.id,
-      '--data-dir',
-      '/var/lib/etcd',
-      '--listen-client-urls',
-      kvUrl,
-      '--advertise-client-urls',
-      kvUrl,
-      '--listen-peer-urls',
-      peerUrl,
-      '--initial-advertise-peer-urls',
-      peerUrl,
-      '--initial-cluster',
-      `${node.id}=${peerUrl}`,
-      '--cert-file',
-      `${NODE_CERTS_DIR}/cert.pem`,
-      '--key-file',
-      `${NODE_CERTS_DIR}/key.pem`,
-      '--trusted-ca-file',
-      `${NODE_CERTS_DIR}/ca.pem`,
-      '--client-cert-auth',
-      '--peer-cert-file',
-      `${NODE_CERTS_DIR}/cert.pem`,
-      '--peer-key-file',
-      `${NODE_CERTS_DIR}/key.pem`,
-      '--peer-trusted-ca-file',
-      `${NODE_CERTS_DIR}/ca.pem`,
-      '--peer-client-cert-auth',
+      ...ucpKvFlags({ nodeId: node.id, dataDir: '/var/lib/etcd', certsDir: NODE_CERTS_DIR, kvUrl, peerUrl }),
     ]),
     env: { ETCD_UNSUPPORTED_ARCH: '' },
     mounts: [certMount, { type: 'volume', source: KV_VOLUME, target: '/var/lib/etcd' }],

@@ -6,6 +6,7 @@
 // node's agent from `kubeNodeFiles` before the components start.
 import type { ComponentMount, ComponentSpec } from '@orca/reconcile';
 import { KUBE_SERVICE_CIDR, type CertAndKey, type KubeNodeMaterial } from './kube-pki.js';
+import { ucpKvFlags } from './ucp-kv.js';
 import type { ComponentSettings, KubernetesSettings, NodeSpec } from './model.js';
 
 export const KUBE_APISERVER_PORT = 12388;
@@ -299,34 +300,7 @@ export function kubeComponents(
     'process',
     [
       binaries.etcd,
-      '--name',
-      node.id,
-      '--data-dir',
-      `${certsDir}/kube-kv`,
-      '--listen-client-urls',
-      kvUrl,
-      '--advertise-client-urls',
-      kvUrl,
-      '--listen-peer-urls',
-      peerUrl,
-      '--initial-advertise-peer-urls',
-      peerUrl,
-      '--initial-cluster',
-      `${node.id}=${peerUrl}`,
-      '--cert-file',
-      `${certsDir}/cert.pem`,
-      '--key-file',
-      `${certsDir}/key.pem`,
-      '--trusted-ca-file',
-      `${certsDir}/ca.pem`,
-      '--client-cert-auth',
-      '--peer-cert-file',
-      `${certsDir}/cert.pem`,
-      '--peer-key-file',
-      `${certsDir}/key.pem`,
-      '--peer-trusted-ca-file',
-      `${certsDir}/ca.pem`,
-      '--peer-client-cert-auth',
+      ...ucpKvFlags({ nodeId: node.id, dataDir: `${certsDir}/kube-kv`, certsDir, kvUrl, peerUrl }),
     ],
     [],
   );
