@@ -136,7 +136,9 @@ describe('kubeComponents', () => {
   });
 
   it('gives a docker manager the image, the node-certs volume and the manager ucp-kv', () => {
-    const node: NodeSpec = { ...manager, runtime: 'docker', address: '10.0.0.5', facts: {} };
+    // A non-loopback manager address is what this case is about; it only computes flags, nothing is
+    // sent to it (192.0.2.0/24 is RFC 5737's documentation range).
+    const node: NodeSpec = { ...manager, runtime: 'docker', address: '192.0.2.5', facts: {} };
     const specs = desiredComponents(node, {
       ...settings,
       controllerPort: 443,
@@ -150,9 +152,9 @@ describe('kubeComponents', () => {
     expect(api.command[0]).toBe('kube-apiserver');
     expect(api.command).toEqual(
       expect.arrayContaining([
-        '--etcd-servers=https://10.0.0.5:12379',
+        '--etcd-servers=https://192.0.2.5:12379',
         '--tls-cert-file=/etc/orca/node/kube/apiserver.pem',
-        '--oidc-issuer-url=https://10.0.0.5:443/oidc',
+        '--oidc-issuer-url=https://192.0.2.5:443/oidc',
       ]),
     );
     expect(api.command).not.toContain('--endpoint-reconciler-type=none');

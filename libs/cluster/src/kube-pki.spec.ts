@@ -43,14 +43,14 @@ describe('KubePki', () => {
 
   it('issues every identity from the cluster CA, with the names Kubernetes reads', async () => {
     const pki = new KubePki(store, cas, KEK);
-    const material = await pki.nodeMaterial(node('n1', '10.1.2.3'));
+    const material = await pki.nodeMaterial(node('n1', '127.1.2.3'));
     const bundle = await cas.clusterBundle();
     expect(material.caPem).toBe(bundle);
 
     const api = parseCertificate(material.apiserver.certPem);
     verifyCertificate(material.apiserver.certPem, bundle);
     expect(api.subject.CN).toBe('kube-apiserver');
-    expect(api.ipAddresses).toEqual(expect.arrayContaining(['10.1.2.3', '127.0.0.1', '10.96.0.1']));
+    expect(api.ipAddresses).toEqual(expect.arrayContaining(['127.1.2.3', '127.0.0.1', '10.96.0.1']));
     expect(api.dnsNames).toEqual(
       expect.arrayContaining([
         'localhost',
@@ -84,8 +84,8 @@ describe('KubePki', () => {
     const a = new KubePki(store, cas, KEK);
     const b = new KubePki(store, cas, KEK);
     const [one, two] = await Promise.all([
-      a.nodeMaterial(node('n1', '10.0.0.1')),
-      b.nodeMaterial(node('n2', '10.0.0.2')),
+      a.nodeMaterial(node('n1', '127.0.0.1')),
+      b.nodeMaterial(node('n2', '127.0.0.2')),
     ]);
     expect(two.serviceAccount).toEqual(one.serviceAccount);
     expect(two.controllerManager).toEqual(one.controllerManager);
@@ -93,9 +93,9 @@ describe('KubePki', () => {
     const raw = (await store.get(keys.kubeCluster))!.value + (await store.get(keys.kubeNode('n1')))!.value;
     expect(raw).not.toContain('PRIVATE KEY');
     // Stable until the node's names change.
-    expect((await a.nodeMaterial(node('n1', '10.0.0.1'))).apiserver).toEqual(one.apiserver);
-    const moved = await a.nodeMaterial(node('n1', '10.0.0.9'));
-    expect(parseCertificate(moved.apiserver.certPem).ipAddresses).toContain('10.0.0.9');
+    expect((await a.nodeMaterial(node('n1', '127.0.0.1'))).apiserver).toEqual(one.apiserver);
+    const moved = await a.nodeMaterial(node('n1', '127.0.0.9'));
+    expect(parseCertificate(moved.apiserver.certPem).ipAddresses).toContain('127.0.0.9');
     expect(moved.serviceAccount).toEqual(one.serviceAccount);
   });
 
@@ -114,11 +114,11 @@ describe('KubePki', () => {
 
   it('renews certificates in the last third of their validity, keeping the service-account key', async () => {
     const pki = new KubePki(store, cas, KEK, 6_000);
-    const first = await pki.nodeMaterial(node('n1', '10.0.0.1'));
+    const first = await pki.nodeMaterial(node('n1', '127.0.0.1'));
     // Read again at once: nothing is due, nothing changes.
-    expect(await pki.nodeMaterial(node('n1', '10.0.0.1'))).toEqual(first);
+    expect(await pki.nodeMaterial(node('n1', '127.0.0.1'))).toEqual(first);
     await new Promise((r) => setTimeout(r, 4_200));
-    const renewed = await pki.nodeMaterial(node('n1', '10.0.0.1'));
+    const renewed = await pki.nodeMaterial(node('n1', '127.0.0.1'));
     expect(renewed.apiserver.certPem).not.toBe(first.apiserver.certPem);
     expect(renewed.scheduler.certPem).not.toBe(first.scheduler.certPem);
     expect(parseCertificate(renewed.scheduler.certPem).notAfter.getTime()).toBeGreaterThan(
@@ -131,14 +131,14 @@ describe('KubePki', () => {
   });
 
   it('reissues what no longer chains to the current cluster CA (a rotated CA)', async () => {
-    const before = await new KubePki(store, cas, KEK).nodeMaterial(node('n1', '10.0.0.1'));
+    const before = await new KubePki(store, cas, KEK).nodeMaterial(node('n1', '127.0.0.1'));
     // Another cluster CA over the same Kubernetes records stands in for a rotation.
     const otherDir = mkdtempSync(join(tmpdir(), 'orca-kube-pki-other-'));
     const otherStore = new EmbeddedStore({ dir: otherDir });
     try {
       const rotated = new CertificateAuthorityService(otherStore, KEK);
       await rotated.bootstrap(3_600_000 * 24);
-      const after = await new KubePki(store, rotated, KEK).nodeMaterial(node('n1', '10.0.0.1'));
+      const after = await new KubePki(store, rotated, KEK).nodeMaterial(node('n1', '127.0.0.1'));
       const bundle = await rotated.clusterBundle();
       for (const pem of [
         after.apiserver.certPem,
