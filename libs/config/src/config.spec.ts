@@ -37,7 +37,7 @@ describe('controller configuration', () => {
       kvPeerPort: 12380,
     });
     expect(kubeComponentsFrom({ ORCA_KUBERNETES: 'false' }).enabled).toBe(false);
-    expect(kubeComponentsFrom({ ORCA_KUBE_APISERVER: 'https://10.0.0.1:6443' }).enabled).toBe(false);
+    expect(kubeComponentsFrom({ ORCA_KUBE_APISERVER: 'https://127.0.0.1:6443' }).enabled).toBe(false);
     expect(kubeComponentsFrom({ ORCA_KUBE_APISERVER_PORT: '22388' }).apiserverPort).toBe(22388);
     expect(() => kubeComponentsFrom({ ORCA_KUBERNETES: 'yes' })).toThrow('ORCA_KUBERNETES');
     expect(() => kubeComponentsFrom({ ORCA_KUBE_KV_PORT: '0' })).toThrow('ORCA_KUBE_KV_PORT');
