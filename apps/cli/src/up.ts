@@ -105,6 +105,10 @@ export async function upCommand(argv: string[]): Promise<number> {
   if (values.port) overrides.ORCA_PORT = values.port;
   if (values.host) overrides.ORCA_HOST = values.host;
   if (values['data-dir']) overrides.ORCA_DATA_DIR = values['data-dir'];
+  const engineSocket = values.engine as string;
+  const engine = await reachableEngine(engineSocket);
+  // The controller shares this node with the engine: the front door reaches it on its socket.
+  if (engine && process.env.ORCA_LOCAL_ENGINE === undefined) overrides.ORCA_LOCAL_ENGINE = engineSocket;
   const config = loadControllerConfig(process.env, overrides);
   // The embedded store is opened here so the Kubernetes settings are in it before the controller starts.
   const store =
@@ -120,8 +124,6 @@ export async function upCommand(argv: string[]): Promise<number> {
     cas: controller.cas,
   });
 
-  const engineSocket = values.engine as string;
-  const engine = await reachableEngine(engineSocket);
   const stateDir = join(config.dataDir, 'node');
   const runtime = new ProcessRuntime({ stateDir: join(config.dataDir, 'processes') });
   const agent = new Agent({

@@ -3,6 +3,7 @@ import { CertificateAuthorityService, KubePki, NodeService } from '@orca/cluster
 import type { KubeService } from '@orca/kube';
 import type { OidcService } from '@orca/oidc';
 import { Authorizer } from '@orca/rbac';
+import type { ControllerConfig } from '@orca/config';
 import type { Store } from '@orca/store';
 import { AuditModule } from './audit/audit.module.js';
 import { ConfigTomlModule } from './config/config.module.js';
@@ -14,7 +15,7 @@ import { NodesController } from './nodes.controller.js';
 import { OidcController } from './oidc/oidc.controller.js';
 import { RbacModule } from './rbac/rbac.module.js';
 import { SystemController } from './system.controller.js';
-import { OIDC, STORE } from './tokens.js';
+import { CONTROLLER_CONFIG, OIDC, STORE } from './tokens.js';
 
 /**
  * Feature modules of the controller (identity, RBAC, ...). Each is a Nest module whose providers
@@ -32,6 +33,7 @@ export const FEATURE_MODULES: Type[] = [
 @Module({})
 export class ControllerModule {
   static register(deps: {
+    config: ControllerConfig;
     store: Store;
     cas: CertificateAuthorityService;
     nodes: NodeService;
@@ -46,6 +48,7 @@ export class ControllerModule {
       imports: [...FEATURE_MODULES],
       controllers: [SystemController, NodesController, OidcController],
       providers: [
+        { provide: CONTROLLER_CONFIG, useValue: deps.config },
         { provide: STORE, useValue: deps.store },
         { provide: CertificateAuthorityService, useValue: deps.cas },
         { provide: NodeService, useValue: deps.nodes },
@@ -57,7 +60,15 @@ export class ControllerModule {
         },
         { provide: KubePki, useValue: deps.kubePki ?? null },
       ],
-      exports: [STORE, CertificateAuthorityService, NodeService, OIDC, KUBE_SERVICE, KubePki],
+      exports: [
+        CONTROLLER_CONFIG,
+        STORE,
+        CertificateAuthorityService,
+        NodeService,
+        OIDC,
+        KUBE_SERVICE,
+        KubePki,
+      ],
     };
   }
 }

@@ -154,7 +154,7 @@ export async function startController(
   };
   try {
     app = await NestFactory.create(
-      ControllerModule.register({ store, cas, nodes, oidc, kube: buildKube, kubePki }),
+      ControllerModule.register({ config, store, cas, nodes, oidc, kube: buildKube, kubePki }),
       new ExpressAdapter(),
       {
         // Client certificates are asked for but checked per route: joins and /_ping come without one.

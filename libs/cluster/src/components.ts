@@ -97,8 +97,14 @@ export function desiredComponents(node: NodeSpec, settings: ComponentSettings): 
       ORCA_ETCD_KEY_FILE: `${NODE_CERTS_DIR}/key.pem`,
       ORCA_KEK_FILE: `${KEK_DIR}/kek`,
       ORCA_DATA_DIR: '/var/lib/orca',
+      // Its own node's engine on the socket, as ucp-proxy reaches it: no second TLS hop.
+      ORCA_LOCAL_ENGINE: ENGINE_SOCKET_IN_CONTAINER,
     },
-    mounts: [certMount, { type: 'volume', source: KEK_VOLUME, target: KEK_DIR, readOnly: true }],
+    mounts: [
+      certMount,
+      { type: 'volume', source: KEK_VOLUME, target: KEK_DIR, readOnly: true },
+      { type: 'bind', source: socket, target: ENGINE_SOCKET_IN_CONTAINER },
+    ],
     ports: [],
     network: 'host',
     labels: baseLabels(node, 'ucp-controller'),

@@ -47,4 +47,17 @@ describe('controller configuration', () => {
       authorization: 'webhook',
     });
   });
+
+  it("takes the local engine's socket as a path or unix:// URL, and refuses anything else", () => {
+    expect(loadControllerConfig({}).localEngineSocket).toBeUndefined();
+    expect(loadControllerConfig({ ORCA_LOCAL_ENGINE: '/var/run/docker.sock' }).localEngineSocket).toBe(
+      '/var/run/docker.sock',
+    );
+    expect(loadControllerConfig({ ORCA_LOCAL_ENGINE: 'unix:///run/engine.sock' }).localEngineSocket).toBe(
+      '/run/engine.sock',
+    );
+    expect(() => loadControllerConfig({ ORCA_LOCAL_ENGINE: 'tcp://127.0.0.1:2375' })).toThrow(
+      'invalid setting ORCA_LOCAL_ENGINE',
+    );
+  });
 });

@@ -43,6 +43,12 @@ export interface ControllerConfig {
    * runs on managers (no ORCA_KUBE_APISERVER): the rest comes from the store.
    */
   kubeFrontDoor?: Pick<KubeConfig, 'port' | 'authorization'>;
+  /**
+   * ORCA_LOCAL_ENGINE: the unix socket of the Docker Engine on the controller's own node. The front
+   * door reaches that engine on it rather than through the node's ucp-proxy; other nodes' engines
+   * are always reached through their ucp-proxy.
+   */
+  localEngineSocket?: string;
 }
 
 /** Where the kube-apiserver is and how orca talks to it (files are read when first needed). */
@@ -61,6 +67,12 @@ export interface KubeConfig {
   adminKeyFile: string;
   /** `webhook`: UCP 3.0, grants answered by the authorization webhook; `rbac`: UCP 3.1 RoleBindings. */
   authorization: 'webhook' | 'rbac';
+  /**
+   * The port the apiserver's webhooks are answered on by a thread of their own (0: any free port);
+   * absent: only on the controller's port. ORCA_KUBE_WEBHOOK_PORT with an external apiserver; the
+   * component settings (default 12389) when orca runs the apiserver.
+   */
+  webhookPort?: number;
 }
 
 export const DEFAULT_KUBE_PORT = 6443;
@@ -123,6 +135,11 @@ export function kubeConfigFrom(env: Source): KubeConfig | undefined {
     adminCertFile: file('ORCA_KUBE_ADMIN_CERT_FILE'),
     adminKeyFile: file('ORCA_KUBE_ADMIN_KEY_FILE'),
     authorization,
+    webhookPort: !env.ORCA_KUBE_WEBHOOK_PORT
+      ? undefined
+      : env.ORCA_KUBE_WEBHOOK_PORT === '0'
+        ? 0
+        : parsePort('ORCA_KUBE_WEBHOOK_PORT', env.ORCA_KUBE_WEBHOOK_PORT, 0),
   };
 }
 
@@ -187,6 +204,14 @@ export function storeConfigFrom(env: Source, dataDir: string): StoreConfig {
   return { kind: 'etcd', endpoints: list, tls, prefix: env.ORCA_ETCD_PREFIX };
 }
 
+function localEngineFrom(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const path = raw.startsWith('unix://') ? raw.slice('unix://'.length) : raw;
+  if (!isAbsolute(path) || path.includes('\0'))
+    throw new ConfigError('ORCA_LOCAL_ENGINE', `"${raw}" is not an absolute unix socket path`);
+  return path;
+}
+
 export function loadControllerConfig(
   env: Source = process.env,
   overrides: Partial<Record<string, string>> = {},
@@ -221,5 +246,6 @@ export function loadControllerConfig(
         : NODE_DOWN_AFTER_MS,
     kube: kubeConfigFrom(source),
     kubeFrontDoor: kubeFrontDoorFrom(source),
+    localEngineSocket: localEngineFrom(source.ORCA_LOCAL_ENGINE),
   };
 }

@@ -32,6 +32,8 @@ export interface FrontDoorOptions {
   listNodes(): Promise<NodeView[]>;
   credentials(): Promise<EngineCredentials>;
   proxyPort: number;
+  /** The unix socket of the engine on the controller's own node, reached without ucp-proxy. */
+  localEngineSocket?: string;
   log?: { warn(message: string): void; error(message: string): void };
 }
 

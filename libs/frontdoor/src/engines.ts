@@ -1,9 +1,19 @@
 // The engines behind the front door: every node's engine through its ucp-proxy (mutual TLS with
-// the controller's own manager certificate from the cluster CA), and the cluster's node list
-// joined with the swarm's, cached for a moment so a burst of requests costs one lookup.
+// the controller's own manager certificate from the cluster CA), except the engine of the
+// controller's own node when its socket is given (ORCA_LOCAL_ENGINE): that one is reached on the
+// socket, as ucp-proxy itself reaches it, without a second TLS leg and process per request. And the
+// cluster's node list joined with the swarm's, cached for a moment so a burst of requests costs one
+// lookup.
 import type { NodeView } from '@orca/cluster';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+} from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { KeptAliveConnections } from './kept-alive.js';
@@ -67,20 +77,86 @@ export function forwardableHeaders(headers: IncomingHttpHeaders): OutgoingHttpHe
   return out;
 }
 
+/** A node as the pool addresses it: its ucp-proxy's address, and its engine's swarm node id. */
+export type EngineNode = Pick<ClusterNode, 'address' | 'name'> & { engineNodeId?: string };
+
+/** How long the local engine's identity (its swarm node id) is trusted before it is asked again. */
+const LOCAL_IDENTITY_MS = 30_000;
+
 /**
  * HTTPS to each node's ucp-proxy: GETs over the node's kept-alive connections, everything else with
- * one keep-alive agent per node.
+ * one keep-alive agent per node. The local engine, when given, over its unix socket: it is used only
+ * for the node whose swarm node id that engine reports itself, so a wrong socket path sends nothing
+ * astray (its node just keeps going through ucp-proxy).
  */
 export class EnginePool {
   private readonly agents = new Map<string, Agent>();
   private readonly gets = new Map<string, KeptAliveConnections>();
   private credentialsPromise?: Promise<EngineCredentials>;
   private credentialsKnown?: EngineCredentials;
+  private readonly local?: {
+    socketPath: string;
+    gets: KeptAliveConnections;
+    agent: HttpAgent;
+    /** The swarm node id the engine on the socket reports, and when it was asked. */
+    nodeId?: string;
+    checkedAt: number;
+    checking?: Promise<void>;
+  };
 
   constructor(
     private readonly credentials: () => Promise<EngineCredentials>,
     readonly proxyPort: number,
-  ) {}
+    /** The unix socket of the engine on the controller's own node (UCP mounts it as /var/run/docker.sock). */
+    localEngineSocket?: string,
+  ) {
+    if (localEngineSocket) {
+      this.local = {
+        socketPath: localEngineSocket,
+        gets: new KeptAliveConnections({ socketPath: localEngineSocket }),
+        agent: new HttpAgent({ keepAlive: true, maxFreeSockets: 64 }),
+        checkedAt: -Infinity,
+      };
+    }
+  }
+
+  /** The local engine's swarm node id (cached; asked again in the background once stale). */
+  private localNodeId(): string | undefined | Promise<string | undefined> {
+    const local = this.local;
+    if (!local) return undefined;
+    if (Date.now() - local.checkedAt > LOCAL_IDENTITY_MS && !local.checking) {
+      local.checking = local.gets
+        .get('/info', 5000)
+        .then(
+          (answer) => {
+            const info =
+              answer.status === 200 ? (JSON.parse(answer.body.toString('utf8')) as unknown) : undefined;
+            const swarm = isObject(info) && isObject(info.Swarm) ? info.Swarm : {};
+            local.nodeId = typeof swarm.NodeID === 'string' && swarm.NodeID ? swarm.NodeID : undefined;
+          },
+          () => {
+            // Not reachable (yet): its node goes through ucp-proxy meanwhile.
+            local.nodeId = undefined;
+          },
+        )
+        .finally(() => {
+          local.checkedAt = Date.now();
+          local.checking = undefined;
+        });
+      // The first time, wait for the answer; later, use what is known while it is asked again.
+      if (local.nodeId === undefined && local.checkedAt === -Infinity)
+        return local.checking.then(() => local.nodeId);
+    }
+    return local.nodeId;
+  }
+
+  /** Whether the node's engine is the local one (on the socket). */
+  private isLocal(node: EngineNode): boolean | Promise<boolean> {
+    if (!this.local || !node.engineNodeId) return false;
+    const id = this.localNodeId();
+    if (id instanceof Promise) return id.then((known) => known === node.engineNodeId);
+    return id === node.engineNodeId;
+  }
 
   private async tls(): Promise<EngineCredentials> {
     if (this.credentialsKnown) return this.credentialsKnown;
@@ -113,8 +189,12 @@ export class EnginePool {
   }
 
   /** A GET answered whole (lists, inspects): over the node's kept-alive connections. */
-  async get(node: Pick<ClusterNode, 'address' | 'name'>, path: string, timeoutMs = 30_000) {
-    const connections = this.gets.get(node.address) ?? (await this.getsTo(node.address));
+  async get(node: EngineNode, path: string, timeoutMs = 30_000) {
+    const local = this.isLocal(node);
+    const connections =
+      (local === true || (local !== false && (await local))) && this.local
+        ? this.local.gets
+        : (this.gets.get(node.address) ?? (await this.getsTo(node.address)));
     try {
       return await connections.get(path, timeoutMs);
     } catch (error) {
@@ -141,27 +221,20 @@ export class EnginePool {
 
   /** Sends a request to a node's engine; resolves with the response (body not read yet). */
   async send(
-    node: Pick<ClusterNode, 'address' | 'name'>,
+    node: EngineNode,
     method: string,
     path: string,
     headers: OutgoingHttpHeaders,
     body?: Buffer | Readable,
     signal?: AbortSignal,
   ): Promise<IncomingMessage> {
-    const agent = this.agents.get(node.address) ?? (await this.agentFor(node.address));
+    const local = (await this.isLocal(node)) ? this.local : undefined;
+    const agent = local ? undefined : (this.agents.get(node.address) ?? (await this.agentFor(node.address)));
     return new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          host: node.address,
-          port: this.proxyPort,
-          method,
-          path,
-          headers: { ...headers, host: 'docker' },
-          agent,
-          signal,
-        },
-        resolve,
-      );
+      const target = { method, path, headers: { ...headers, host: 'docker' }, signal };
+      const req = local
+        ? httpRequest({ ...target, socketPath: local.socketPath, agent: local.agent }, resolve)
+        : httpsRequest({ ...target, host: node.address, port: this.proxyPort, agent }, resolve);
       req.on('error', (error) => reject(new EngineUnreachableError(node.name, error)));
       req.setNoDelay(true);
       if (body === undefined) req.end();
@@ -172,7 +245,7 @@ export class EnginePool {
 
   /** A JSON call: the parsed body (undefined when empty or not JSON). */
   async json<T = unknown>(
-    node: Pick<ClusterNode, 'address' | 'name'>,
+    node: EngineNode,
     method: string,
     path: string,
     body?: unknown,
@@ -213,8 +286,16 @@ export class EnginePool {
     return { status, headers: responseHeaders, body: parsed as T };
   }
 
-  /** A raw TLS connection to a node's ucp-proxy, for hijacked attach and exec streams. */
-  async connect(node: Pick<ClusterNode, 'address' | 'name'>): Promise<TLSSocket> {
+  /** A raw connection to a node's engine (ucp-proxy or the local socket), for hijacked streams. */
+  async connect(node: EngineNode): Promise<Socket> {
+    if (this.local && (await this.isLocal(node))) {
+      const socketPath = this.local.socketPath;
+      return new Promise((resolve, reject) => {
+        // stdin EOF is a half-close: the output still has to come back afterwards.
+        const socket = netConnect({ path: socketPath, allowHalfOpen: true }, () => resolve(socket));
+        socket.once('error', (error) => reject(new EngineUnreachableError(node.name, error)));
+      });
+    }
     const tls = await this.tls();
     return new Promise((resolve, reject) => {
       const socket = connect(
@@ -238,10 +319,17 @@ export class EnginePool {
   resetCredentials(): void {
     this.credentialsPromise = undefined;
     this.credentialsKnown = undefined;
-    this.close();
+    this.closeRemote();
   }
 
   close(): void {
+    this.local?.gets.close();
+    this.local?.agent.destroy();
+    this.closeRemote();
+  }
+
+  /** The connections to ucp-proxies (made with the controller's certificate). */
+  private closeRemote(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
     for (const connections of this.gets.values()) connections.close();
@@ -305,7 +393,7 @@ export class ClusterView {
     for (const manager of managers) {
       try {
         const answer = await this.pool.json<SwarmNode[]>(
-          { address: manager.address, name: manager.hostname },
+          { address: manager.address, name: manager.hostname, engineNodeId: manager.engineNodeId },
           'GET',
           '/nodes',
           undefined,

@@ -27,7 +27,7 @@ export class Gateway {
   readonly cluster: ClusterView;
 
   constructor(readonly options: FrontDoorOptions) {
-    this.pool = new EnginePool(options.credentials, options.proxyPort);
+    this.pool = new EnginePool(options.credentials, options.proxyPort, options.localEngineSocket);
     this.cluster = new ClusterView(options.listNodes, this.pool);
   }
 

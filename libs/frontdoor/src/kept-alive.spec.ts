@@ -1,9 +1,14 @@
 // The front door's own GET client against a real Node HTTPS server on loopback (mutual TLS, as
 // ucp-proxy asks): Content-Length and chunked answers, bodiless answers, connection reuse, a kept-
-// alive connection the server closed meanwhile, and an engine that does not answer.
+// alive connection the server closed meanwhile, and an engine that does not answer; and the same
+// client over a unix socket, as the controller reaches its own node's engine.
 import { CertificateAuthority, createRootCa, generateKeyPair } from '@orca/pki';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KeptAliveConnections } from './kept-alive.js';
 
 describe('KeptAliveConnections', () => {
@@ -105,5 +110,47 @@ describe('KeptAliveConnections', () => {
 
   it('refuses paths that would break the request line', async () => {
     await expect(connections.get('/a b', 5000)).rejects.toThrow('invalid request path');
+  });
+});
+
+describe('KeptAliveConnections over a unix socket (the local engine)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'orca-kept-alive-'));
+  const socketPath = join(dir, 'engine.sock');
+  let server: HttpServer;
+  let opened = 0;
+
+  beforeAll(async () => {
+    server = createHttpServer((req, res) => {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ path: req.url, host: req.headers.host }));
+    });
+    server.on('connection', () => opened++);
+    await new Promise<void>((resolve) => server.listen(socketPath, () => resolve()));
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers GETs on one kept-alive connection, Host docker as the engine expects', async () => {
+    const connections = new KeptAliveConnections({ socketPath });
+    try {
+      const before = opened;
+      for (const path of ['/_ping', '/services', '/containers/json?all=1']) {
+        const answer = await connections.get(path, 5000);
+        expect(answer.status).toBe(200);
+        expect(JSON.parse(answer.body.toString())).toEqual({ path, host: 'docker' });
+      }
+      expect(opened - before).toBe(1);
+    } finally {
+      connections.close();
+    }
+  });
+
+  it('fails cleanly when nothing listens on the socket', async () => {
+    const connections = new KeptAliveConnections({ socketPath: join(dir, 'missing.sock') });
+    await expect(connections.get('/_ping', 1000)).rejects.toThrow(/ENOENT/);
   });
 });

@@ -1,9 +1,14 @@
-// GETs to one node's ucp-proxy over kept-alive mutual-TLS connections, without Node's HTTP client:
-// the front door's list and inspect calls are most of its upstream traffic, and the client's
-// per-request machinery (request object, agent bookkeeping, listeners, timers) cost as much
-// controller CPU as the rest of the call. One write per request; the answer (Content-Length or
-// chunked) is read whole. Anything else (bodies, streams, hijacks) keeps to Node's client.
-import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+// GETs to one engine over kept-alive connections (mutual TLS to a node's ucp-proxy, or the local
+// engine's unix socket), without Node's HTTP client: the front door's list and inspect calls are
+// most of its upstream traffic, and the client's per-request machinery (request object, agent
+// bookkeeping, listeners, timers) cost as much controller CPU as the rest of the call. One write per
+// request; the answer (Content-Length or chunked) is read whole. Anything else (bodies, streams,
+// hijacks) keeps to Node's client.
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+
+/** How to open one connection to the engine: mutual TLS to host:port, or a unix socket path. */
+export type EngineDial = (ConnectionOptions & { host: string; port: number }) | { socketPath: string };
 
 export interface PlainAnswer {
   status: number;
@@ -19,11 +24,11 @@ const MAX_HEAD = 64 * 1024;
 const NO_BODY = new Set([204, 304]);
 
 export class KeptAliveConnections {
-  private readonly idle: TLSSocket[] = [];
+  private readonly idle: Socket[] = [];
   private closed = false;
 
   constructor(
-    private readonly options: ConnectionOptions & { host: string; port: number },
+    private readonly dial: EngineDial,
     private readonly maxIdle = 64,
     private readonly maxBody = 64 * 1024 * 1024,
   ) {}
@@ -49,19 +54,21 @@ export class KeptAliveConnections {
     for (const socket of this.idle.splice(0)) socket.destroy();
   }
 
-  private open(timeoutMs: number): Promise<TLSSocket> {
+  private open(timeoutMs: number): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const socket = connect(this.options);
+      const dial = this.dial;
+      const socket = 'socketPath' in dial ? netConnect(dial.socketPath) : tlsConnect(dial);
+      const ready = 'socketPath' in dial ? 'connect' : 'secureConnect';
       const failed = (error: Error) => {
         clearTimeout(timer);
         reject(error);
       };
       const timer = setTimeout(() => {
         socket.destroy();
-        failed(new Error(`no TLS connection within ${timeoutMs} ms`));
+        failed(new Error(`no connection within ${timeoutMs} ms`));
       }, timeoutMs);
       socket.once('error', failed);
-      socket.once('secureConnect', () => {
+      socket.once(ready, () => {
         clearTimeout(timer);
         socket.off('error', failed);
         socket.setNoDelay(true);
@@ -77,7 +84,7 @@ export class KeptAliveConnections {
   }
 
   private exchange(
-    socket: TLSSocket,
+    socket: Socket,
     request: string,
     timeoutMs: number,
     reused: boolean,

@@ -25,6 +25,11 @@ export interface OrcaClusterOptions {
   /** Index of the first engine: addresses are 127.0.0.<index+1> (default 20, away from other suites). */
   firstIndex?: number;
   adminPassword?: string;
+  /**
+   * Whether the controller reaches the manager's engine on its socket (ORCA_LOCAL_ENGINE), as
+   * `orca up` and installed managers do (default true); false: through its ucp-proxy like the rest.
+   */
+  localEngine?: boolean;
 }
 
 export interface OrcaCluster {
@@ -188,6 +193,8 @@ export async function startOrcaCluster(options: OrcaClusterOptions = {}): Promis
           ORCA_PORT: String(port),
           ORCA_DATA_DIR: dataDir,
           ORCA_ADMIN_PASSWORD: adminPassword,
+          // The controller runs on the manager node: its engine is the local one.
+          ORCA_LOCAL_ENGINE: options.localEngine === false ? '' : swarm.manager.socketPath,
         },
         join(base, 'controller.log'),
       ),

@@ -4,6 +4,7 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { ApiError, type Principal } from '@orca/api';
 import { CertificateAuthorityService, NodeService, PROXY_PORT } from '@orca/cluster';
+import type { ControllerConfig } from '@orca/config';
 import { FrontDoor, type EngineCredentials } from '@orca/frontdoor';
 import { Authenticator, watchedAccounts, type WatchedAccounts } from '@orca/identity';
 import { createCsr, generateKeyPair, parseCertificate, publicKeyFingerprint } from '@orca/pki';
@@ -13,7 +14,7 @@ import type { Request } from 'express';
 import type { IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
 import { peerCertificatePem } from '../peer.js';
-import { STORE } from '../tokens.js';
+import { CONTROLLER_CONFIG, STORE } from '../tokens.js';
 
 @Injectable()
 export class FrontDoorService implements OnModuleDestroy {
@@ -26,6 +27,7 @@ export class FrontDoorService implements OnModuleDestroy {
     private readonly cas: CertificateAuthorityService,
     nodes: NodeService,
     authorizer: Authorizer,
+    @Inject(CONTROLLER_CONFIG) config: ControllerConfig,
   ) {
     const logger = new Logger('frontdoor');
     // Key registrations, accounts and memberships from the process's watched copy (shared with the
@@ -73,6 +75,7 @@ export class FrontDoorService implements OnModuleDestroy {
       listNodes: () => nodes.list(),
       credentials: () => this.issueCredentials(),
       proxyPort: PROXY_PORT,
+      localEngineSocket: config.localEngineSocket,
       log: { warn: (m) => logger.warn(m), error: (m) => logger.error(m) },
     });
   }
