@@ -19,3 +19,4 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   const { kind: _kind, ...options } = config;
   return new EtcdStore(options);
 }
+export { PortStore, serveStoreOverPort } from './port-store.js';

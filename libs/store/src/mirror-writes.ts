@@ -17,6 +17,21 @@ interface Registry {
 // Per store object: a mirror waits for writes made through the same object.
 const registries = new WeakMap<object, Registry>();
 
+/** A write as the listeners of a store hear it: one key, or every key under a prefix. */
+export type WriteNotice = { key: string; revision: number } | { prefix: string; revision: number };
+
+// Who else must know of a store's writes: a worker thread's view of the store (port-store.ts),
+// whose mirrors then wait for writes made here as this thread's do.
+const listeners = new WeakMap<object, Set<(notice: WriteNotice) => void>>();
+
+/** Calls `listener` after every write recorded for `store`; returns the function that stops it. */
+export function onWrite(store: object, listener: (notice: WriteNotice) => void): () => void {
+  let set = listeners.get(store);
+  if (!set) listeners.set(store, (set = new Set()));
+  set.add(listener);
+  return () => set.delete(listener);
+}
+
 /** The mark of `prefix` on `store`, registering the prefix on first use: later writes under it move it. */
 export function writeMark(store: object, prefix: string): WriteMark {
   let registry = registries.get(store);
@@ -45,6 +60,8 @@ export function lastWrite(store: object, prefix: string): number {
  * a delete of a missing key makes no event, and a mirror would wait for it in vain).
  */
 export function recordWrite(store: object, key: string, revision: number): void {
+  const heard = listeners.get(store);
+  if (heard) for (const listener of heard) listener({ key, revision });
   const registry = registries.get(store);
   if (!registry) return;
   for (const length of registry.lengths) {
@@ -60,6 +77,8 @@ export function recordWrite(store: object, key: string, revision: number): void 
  * event that never comes, and re-lists once after the catch-up timeout).
  */
 export function recordPrefixWrite(store: object, prefix: string, revision: number): void {
+  const heard = listeners.get(store);
+  if (heard) for (const listener of heard) listener({ prefix, revision });
   const registry = registries.get(store);
   if (!registry) return;
   for (const [watched, mark] of registry.marks) {
