@@ -113,7 +113,8 @@ export async function startController(
   const clientCas = [await cas.clusterBundle(), (await cas.clientAuthority()).bundlePem];
   const url = `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   const oidc = await OidcService.start({
-    issuer: `${url}/oidc`,
+    // orca has no external-URL setting: the first manager's URL becomes the cluster's issuer.
+    defaultIssuer: `${url}/oidc`,
     store,
     kek,
     authenticator: new Authenticator(store, cas, { warn: (m) => logger.warn(m) }),

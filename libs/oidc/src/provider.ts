@@ -1,7 +1,9 @@
 // orca's OpenID Connect provider (oidc-provider, a certified implementation) on eNZi accounts:
 // discovery, JWKS from the store, authorization code with PKCE, refresh tokens, userinfo, and a
-// login page. Every controller builds the same provider from the store; when the keys change
-// (rotation) each rebuilds it, so tokens signed with an older key keep verifying until they expire.
+// login page. Every controller builds the same provider from the store (keys, and the cluster's one
+// issuer URL, so a token from any manager verifies at every manager); when the keys change
+// (rotation) or an admin changes the issuer, each rebuilds it, so tokens signed with an older key
+// keep verifying until they expire.
 import { ApiError } from '@orca/api';
 import { Authenticator, Directory, teamGroupsOf } from '@orca/identity';
 import type { Kek } from '@orca/pki';
@@ -11,14 +13,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import { StoreAdapter, sweepExpired } from './adapter.js';
 import { KUBERNETES_CLIENT, OidcClients, openClient } from './clients.js';
+import { ensureIssuer, OIDC_ISSUER_KEY, OIDC_MOUNT_PATH, setIssuer, type IssuerSetting } from './issuer.js';
 import { OIDC_KEYS_KEY, OidcKeyStore, publicJwks, type KeyMaterial } from './keys.js';
 import { confirmPage, errorPage, loginPage } from './login-page.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- oidc-provider's context objects are untyped */
 
 export interface OidcOptions {
-  /** The issuer URL: the controller's public URL plus the mount path, e.g. https://host:8443/oidc. */
-  issuer: string;
+  /**
+   * This controller's own issuer URL (its URL plus /oidc, e.g. https://host:8443/oidc): it becomes
+   * the cluster's issuer when the store has none yet (the first start). The stored one is used.
+   */
+  defaultIssuer: string;
   store: Store;
   kek: Kek;
   authenticator: Authenticator;
@@ -87,6 +93,13 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   });
 }
 
+interface Loaded {
+  material: KeyMaterial;
+  issuer: string;
+  /** The store revision each watched key was read at. */
+  revisions: Record<string, number>;
+}
+
 function sendHtml(res: ServerResponse, status: number, html: string): void {
   res.statusCode = status;
   res.setHeader('Content-Type', 'text/html; charset=utf-8');
@@ -102,12 +115,17 @@ export class OidcService {
   private provider!: Provider;
   private callback!: (req: IncomingMessage, res: ServerResponse) => void;
   private material!: KeyMaterial;
-  private watch?: Watch;
+  private currentIssuer!: string;
+  private readonly watches = new Map<string, Watch>();
+  /** Numbers each reload; the provider is built from the newest one that finished. */
+  private generation = 0;
+  private builtGeneration = 0;
+  private closed = false;
   private sweeper?: NodeJS.Timeout;
   readonly clients: OidcClients;
   private readonly keys: OidcKeyStore;
   private readonly directory: Directory;
-  private readonly mountPath: string;
+  private readonly mountPath = OIDC_MOUNT_PATH;
   private readonly log: NonNullable<OidcOptions['log']>;
 
   private constructor(
@@ -117,16 +135,16 @@ export class OidcService {
     this.clients = new OidcClients(options.store, options.kek);
     this.keys = new OidcKeyStore(options.store, options.kek);
     this.directory = new Directory(options.store);
-    this.mountPath = new URL(options.issuer).pathname.replace(/\/$/, '');
     this.log = options.log ?? { log: () => undefined, warn: () => undefined };
   }
 
   static async start(options: OidcOptions): Promise<OidcService> {
     const service = new OidcService(options, await loadProvider());
     await service.clients.ensure(KUBERNETES_CLIENT);
-    const { material, revision } = await service.keys.load();
-    service.build(material);
-    await service.watchKeys(revision + 1);
+    const loaded = await service.load();
+    service.build(loaded);
+    for (const key of [OIDC_KEYS_KEY, OIDC_ISSUER_KEY])
+      await service.watchKey(key, loaded.revisions[key] + 1);
     service.sweeper = setInterval(
       () => void sweepExpired(options.store).catch(() => undefined),
       10 * 60 * 1000,
@@ -135,30 +153,61 @@ export class OidcService {
     return service;
   }
 
-  /** Rebuilds the provider whenever another controller rotates the keys. */
-  private async watchKeys(fromRevision: number): Promise<void> {
-    const reload = () =>
-      this.keys.load().catch((error: Error) => {
-        this.log.warn(`oidc: cannot reload keys: ${error.message}`);
-        return undefined;
-      });
-    this.watch = await this.options.store.watch(OIDC_KEYS_KEY, fromRevision, {
-      onEvents: () => {
-        void reload().then((loaded) => loaded && this.build(loaded.material));
-      },
+  /** The keys and the cluster's issuer, as the store has them now. */
+  private async load(): Promise<Loaded> {
+    const [keys, issuer] = await Promise.all([
+      this.keys.load(),
+      ensureIssuer(this.options.store, this.options.defaultIssuer),
+    ]);
+    return {
+      material: keys.material,
+      issuer: issuer.issuer,
+      revisions: { [OIDC_KEYS_KEY]: keys.revision, [OIDC_ISSUER_KEY]: issuer.revision },
+    };
+  }
+
+  /** Reloads and rebuilds, unless a reload started later already built. */
+  private async reload(): Promise<Loaded | undefined> {
+    const generation = ++this.generation;
+    try {
+      const loaded = await this.load();
+      // A slower, older reload never replaces what a newer one built.
+      if (generation > this.builtGeneration && !this.closed) {
+        this.builtGeneration = generation;
+        this.build(loaded);
+      }
+      return loaded;
+    } catch (error) {
+      this.log.warn(`oidc: cannot reload keys and issuer: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Rebuilds the provider whenever another controller rotates the keys or an admin sets the issuer. */
+  private async watchKey(key: string, fromRevision: number): Promise<void> {
+    const watch = await this.options.store.watch(key, fromRevision, {
+      onEvents: () => void this.reload(),
       onCompacted: () => {
         // Missed events: re-read and watch again from what was read.
-        void reload().then(async (loaded) => {
-          if (!loaded) return;
-          this.build(loaded.material);
-          await this.watchKeys(loaded.revision + 1);
+        void this.reload().then(async (loaded) => {
+          if (loaded && !this.closed) await this.watchKey(key, loaded.revisions[key] + 1);
         });
       },
     });
+    this.watches.set(key, watch);
   }
 
+  /** The cluster's issuer URL, which this provider claims in discovery and in every token. */
   get issuer(): string {
-    return this.options.issuer;
+    return this.currentIssuer;
+  }
+
+  /** Changes the cluster's issuer (admin): 400 for a URL the provider cannot serve. */
+  async setIssuer(issuer: unknown): Promise<IssuerSetting> {
+    const setting = await setIssuer(this.options.store, issuer);
+    await this.reload();
+    this.log.log(`oidc: issuer is now ${setting.issuer}`);
+    return setting;
   }
 
   /** The lifetime of an ID token, seconds. */
@@ -166,11 +215,13 @@ export class OidcService {
     return this.options.ttl?.idToken ?? 3600;
   }
 
-  private build(material: KeyMaterial): void {
+  private build({ material, issuer }: Loaded): void {
     const { store, kek, ttl } = this.options;
     const directory = this.directory;
     const mountPath = this.mountPath;
-    const provider = new this.ProviderClass(this.options.issuer, {
+    // Endpoints in discovery are built from the request's host (oidc-provider's urlFor), so each
+    // controller's discovery names its own jwks_uri: an apiserver reading it depends on no other manager.
+    const provider = new this.ProviderClass(issuer, {
       adapter: (name: string) =>
         name === 'Client' ? new ClientAdapter(store, kek) : new StoreAdapter(store, name),
       jwks: { keys: material.signing.map((k) => k.jwk) },
@@ -236,6 +287,7 @@ export class OidcService {
     this.provider = provider;
     this.callback = provider.callback();
     this.material = material;
+    this.currentIssuer = issuer;
   }
 
   /** Checks client metadata as the provider will read it; 400 naming the problem otherwise. */
@@ -256,7 +308,7 @@ export class OidcService {
   /** Rotates the signing key; the old one keeps verifying for `retainMs` (default: 2 refresh lifetimes of an ID token). */
   async rotateKeys(retainMs = 2 * this.idTokenTtl * 1000): Promise<string> {
     const key = await this.keys.rotate(retainMs);
-    this.build((await this.keys.load()).material);
+    await this.reload();
     this.log.log(`oidc: signing key rotated, new kid ${key.kid}`);
     return key.kid;
   }
@@ -354,7 +406,7 @@ export class OidcService {
       Buffer.from(parts[2], 'base64url'),
     );
     if (!ok) throw invalid('bad signature');
-    if (claims.iss !== this.options.issuer) throw invalid('foreign issuer');
+    if (claims.iss !== this.currentIssuer) throw invalid('foreign issuer');
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
     if (audience && !aud.includes(audience)) throw invalid('wrong audience');
     if (typeof claims.exp !== 'number' || claims.exp * 1000 <= Date.now()) throw invalid('expired');
@@ -362,7 +414,8 @@ export class OidcService {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
-    await this.watch?.close();
+    for (const watch of this.watches.values()) await watch.close();
   }
 }

@@ -1,9 +1,10 @@
-// Administration of orca's OpenID Connect provider: registered clients and signing-key rotation.
+// Administration of orca's OpenID Connect provider: registered clients, signing-key rotation and
+// the cluster's issuer URL.
 // orca's own API (UCP 3.0 had no OIDC provider); admins only.
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Req, Res } from '@nestjs/common';
 import { ApiError, noteAuditDecision } from '@orca/api';
 import { CertificateAuthorityService } from '@orca/cluster';
-import { CLIENT_ID, type ClientMetadata, type OidcService } from '@orca/oidc';
+import { CLIENT_ID, readIssuer, type ClientMetadata, type OidcService } from '@orca/oidc';
 import type { Store } from '@orca/store';
 import type { Request, Response } from 'express';
 import { requireAdmin } from '../admin-auth.js';
@@ -70,6 +71,34 @@ export class OidcController {
     await this.admin(request, response, 'OIDC Client Delete', id);
     if (!(await this.oidc.clients.remove(id)))
       throw new ApiError(404, 'CLIENT_NOT_FOUND', 'no such OIDC client');
+  }
+
+  /** The cluster's issuer: what every manager's provider claims and every apiserver trusts. */
+  @Get('issuer')
+  async issuer(@Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    await this.admin(request, response, 'OIDC Issuer View');
+    const stored = await readIssuer(this.store);
+    return { issuer: stored?.issuer ?? this.oidc.issuer };
+  }
+
+  /**
+   * Moves the issuer (e.g. to a load balancer in front of the managers): tokens of the old issuer
+   * stop verifying; the apiservers follow within their agents' file check.
+   */
+  @Put('issuer')
+  async setIssuer(
+    @Body() body: unknown,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ) {
+    await this.admin(request, response, 'OIDC Issuer Update');
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new ApiError(
+        400,
+        'INVALID_JSON',
+        'the body must be a JSON object {"issuer": "https://host/oidc"}',
+      );
+    return this.oidc.setIssuer((body as { issuer?: unknown }).issuer);
   }
 
   @Post('keys/rotate')
