@@ -1,9 +1,11 @@
-// docker login, docker network connect/disconnect and the volumes `docker run` names, through the
-// Docker front door with the stock docker CLI and client bundles, as UCP's classic Swarm
-// compatibility served them: POST /auth checked by an engine against the registry, network
-// (dis)connects sent to the engine holding the container, named volumes created first with the
-// caller's collection labels. Real engines in swarm mode on 127.0.0.41-42, orca's controller,
-// agents and ucp-proxy really running, Debian's docker-registry with htpasswd authentication.
+// docker login, docker network connect/disconnect, node-local networks, docker import and the
+// volumes `docker run` makes, through the Docker front door with the stock docker CLI and client
+// bundles, as UCP's classic Swarm compatibility served them: POST /auth checked by an engine
+// against the registry, network (dis)connects sent to the engine holding the container, bridge
+// networks created, listed and removed as "<node>/<name>", imports teed to every node, named
+// volumes created first and anonymous ones made with the caller's collection labels. Real engines
+// in swarm mode on 127.0.0.41-42, orca's controller, agents and ucp-proxy really running, Debian's
+// docker-registry with htpasswd authentication.
 import { freePort, startOrcaCluster, type Dockerd, type OrcaCluster } from '@orca/testing';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -135,7 +137,13 @@ const labelsOf = async (daemon: Dockerd, volume: string): Promise<Record<string,
     string
   >;
 
-describe('docker login, network connect and implicit volumes through the Docker front door', () => {
+const labelsOfNetwork = async (daemon: Dockerd, network: string): Promise<Record<string, string>> =>
+  JSON.parse(await onEngine(daemon, ['network', 'inspect', '-f', '{{json .Labels}}', network])) as Record<
+    string,
+    string
+  >;
+
+describe('docker login, networks, import and implicit volumes through the Docker front door', () => {
   const PASSWORD = 'front-door-more-pass';
   const REGISTRY_PASSWORD = 'r3gistry-s3cret';
   const WRONG_PASSWORD = 'not-the-r3gistry-s3cret';
@@ -147,6 +155,7 @@ describe('docker login, network connect and implicit volumes through the Docker 
   let manager: Dockerd;
   let worker: Dockerd;
   let workerName: string;
+  let managerName: string;
   let registry: ChildProcess | undefined;
   let registryHost: string;
 
@@ -161,6 +170,7 @@ describe('docker login, network connect and implicit volumes through the Docker 
     busybox = cluster.images.busybox;
     [manager, worker] = cluster.swarm.daemons;
     workerName = `${hostname()}-${worker.address}`;
+    managerName = `${hostname()}-${manager.address}`;
     admin = await cluster.bundle('admin', cluster.adminPassword);
     await api('POST', '/accounts', { name: 'volly', password: PASSWORD });
     await api('POST', '/accounts', { name: 'stranger', password: PASSWORD });
@@ -444,5 +454,250 @@ describe('docker login, network connect and implicit volumes through the Docker 
 
     await ok(owner, ['rm', 'volly-volumes']);
     await ok(stranger, ['rm', 'stranger-own']);
+  });
+  it('labels the anonymous volumes docker run makes, which stay anonymous', async () => {
+    // An image with a VOLUME, on the worker (where non-admins schedule).
+    await onEngine(worker, ['create', '--name', 'fd-vol-base', busybox, 'true']);
+    await onEngine(worker, ['commit', '--change', 'VOLUME /cache', 'fd-vol-base', 'fd-vol-image:1']);
+    await onEngine(worker, ['rm', 'fd-vol-base']);
+    const volumesOnWorker = async () => new Set((await onEngine(worker, ['volume', 'ls', '-q'])).split('\n'));
+    const before = await volumesOnWorker();
+    await ok(owner, [
+      'create',
+      '--name',
+      'volly-anon',
+      '-v',
+      '/data',
+      '--mount',
+      'type=volume,dst=/m,volume-label=tier=cache',
+      // Filled by a tmpfs, a named volume: no anonymous volume there.
+      '--tmpfs',
+      '/scratch',
+      '-v',
+      'fd-anon-named:/cache/named',
+      'fd-vol-image:1',
+      'true',
+    ]);
+    const mounts = (
+      JSON.parse(await onEngine(worker, ['inspect', '-f', '{{json .Mounts}}', 'volly-anon'])) as {
+        Type: string;
+        Name: string;
+        Destination: string;
+      }[]
+    ).sort((a, b) => a.Destination.localeCompare(b.Destination));
+    expect(mounts.map((m) => `${m.Type} ${m.Destination}`)).toEqual([
+      'volume /cache',
+      'volume /cache/named',
+      'volume /data',
+      'volume /m',
+    ]);
+    const anonymous = mounts.filter((m) => m.Name !== 'fd-anon-named');
+    for (const { Name } of anonymous) {
+      expect(Name).toMatch(/^[0-9a-f]{64}$/);
+      expect(before.has(Name)).toBe(false);
+      expect(await labelsOf(worker, Name)).toMatchObject({
+        'com.docker.ucp.access.label': '/Shared/Private/volly',
+        'com.docker.ucp.access.owner': 'volly',
+        'com.docker.ucp.collection.private': 'true',
+      });
+    }
+    expect((await labelsOf(worker, anonymous.find((m) => m.Destination === '/m')!.Name)).tier).toBe('cache');
+    // Their owner sees them, as "<node>/<name>"; someone else does not.
+    const mine = (await ok(owner, ['volume', 'ls', '--format', '{{.Name}}'])).split('\n');
+    expect(mine).toEqual(expect.arrayContaining(anonymous.map((m) => `${workerName}/${m.Name}`)));
+    const theirs = await ok(stranger, ['volume', 'ls', '-q']);
+    for (const { Name } of anonymous) expect(theirs).not.toContain(Name);
+    // Still anonymous for the engine: rm -v takes them with the container, not the named one.
+    await ok(owner, ['rm', '-v', 'volly-anon']);
+    const after = await volumesOnWorker();
+    for (const { Name } of anonymous) expect(after.has(Name)).toBe(false);
+    expect(after.has('fd-anon-named')).toBe(true);
+    // And so does --rm (the engine removes the container when it exits; detached: users may not attach).
+    await ok(owner, ['run', '-d', '--rm', '--name', 'volly-rm', '-v', '/data', busybox, 'true']);
+    // The engine forgets the container, then removes its anonymous volumes.
+    const added = async () => [...(await volumesOnWorker())].filter((v) => !before.has(v));
+    const deadline = Date.now() + 20_000;
+    while (
+      (await onEngine(worker, ['ps', '-a', '-q', '--filter', 'name=volly-rm'])) !== '' ||
+      (await added()).length > 1
+    ) {
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(await onEngine(worker, ['ps', '-a', '-q', '--filter', 'name=volly-rm'])).toBe('');
+    expect(await added()).toEqual(['fd-anon-named']);
+
+    // An anonymous volume is decided like any volume: another collection needs Volume Create there.
+    const into = await docker(stranger, [
+      'create',
+      '--name',
+      'stranger-anon',
+      '--mount',
+      'type=volume,dst=/m,volume-label=com.docker.ucp.access.label=/Shared/Private/volly',
+      busybox,
+      'true',
+    ]);
+    expect(into.code).not.toBe(0);
+    expect(into.stderr).toContain(
+      'access denied: no access to Volume Create on collection /Shared/Private/volly',
+    );
+    expect(await onEngine(worker, ['ps', '-a', '--format', '{{.Names}}'])).not.toContain('stranger-anon');
+    await ok(owner, ['volume', 'rm', `${workerName}/fd-anon-named`]);
+    await onEngine(worker, ['rmi', 'fd-vol-image:1']);
+  });
+
+  it('creates, lists, inspects and removes node-local networks as <node>/<name>', async () => {
+    const id = await ok(admin, ['network', 'create', '-d', 'bridge', `${workerName}/fd-local`]);
+    // On the worker's engine only, labelled like any create.
+    expect(
+      await onEngine(worker, [
+        'network',
+        'inspect',
+        '-f',
+        '{{.Id}} {{index .Labels "com.docker.ucp.access.label"}}',
+        'fd-local',
+      ]),
+    ).toBe(`${id} /Shared/Private/admin`);
+    expect(await onEngine(manager, ['network', 'ls', '-q', '--filter', 'name=fd-local'])).toBe('');
+
+    // Swarm networks once by name, each node's local ones as "<node>/<name>".
+    const listed = (await ok(admin, ['network', 'ls', '--format', '{{.Name}} {{.Scope}}'])).split('\n');
+    expect(listed).toEqual(
+      expect.arrayContaining([
+        'ingress swarm',
+        `${workerName}/fd-local local`,
+        `${workerName}/host local`,
+        `${managerName}/host local`,
+        `${managerName}/none local`,
+      ]),
+    );
+    expect(listed.filter((n) => n.startsWith('ingress '))).toHaveLength(1);
+    expect(listed.filter((n) => /^(host|none) /.test(n))).toEqual([]);
+    // Engine filters still apply.
+    expect(await ok(admin, ['network', 'ls', '--filter', 'name=fd-local', '--format', '{{.Name}}'])).toBe(
+      `${workerName}/fd-local`,
+    );
+
+    // Inspect by "<node>/<name>", by id, or by a name only one node has; "host" is on every node.
+    for (const ref of [`${workerName}/fd-local`, id, 'fd-local'])
+      expect(await ok(admin, ['network', 'inspect', '-f', '{{.Name}} {{.Driver}}', ref])).toBe(
+        `${workerName}/fd-local bridge`,
+      );
+    expect(await ok(admin, ['network', 'inspect', '-f', '{{.Scope}}', 'ingress'])).toBe('swarm');
+    const ambiguous = await docker(admin, ['network', 'inspect', 'host']);
+    expect(ambiguous.code).not.toBe(0);
+    expect(ambiguous.stderr).toContain('network host exists on several nodes: name it as <node>/<name>');
+    expect(await ok(admin, ['network', 'inspect', '-f', '{{.Name}}', `${managerName}/host`])).toBe(
+      `${managerName}/host`,
+    );
+    const nowhere = await docker(admin, ['network', 'inspect', `${workerName}/no-such-net`]);
+    expect(nowhere.stderr).toContain(`No such network: ${workerName}/no-such-net`);
+
+    // Connect by the node-qualified name; a local network of another node is refused.
+    await ok(admin, [
+      'run',
+      '-d',
+      '--name',
+      'fd-local-c',
+      '-e',
+      `constraint:node==${workerName}`,
+      busybox,
+      'sleep',
+      '600',
+    ]);
+    await ok(admin, ['network', 'connect', `${workerName}/fd-local`, 'fd-local-c']);
+    expect(
+      await onEngine(worker, [
+        'inspect',
+        '-f',
+        '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}',
+        'fd-local-c',
+      ]),
+    ).toBe('bridge fd-local');
+    const elsewhere = await docker(admin, ['network', 'connect', `${managerName}/none`, 'fd-local-c']);
+    expect(elsewhere.stderr).toContain(
+      `network ${managerName}/none is local to node ${managerName}: the container is on node ${workerName}`,
+    );
+    await ok(admin, ['network', 'disconnect', `${workerName}/fd-local`, 'fd-local-c']);
+    await ok(admin, ['rm', '-f', 'fd-local-c']);
+
+    // A user creates on a node it may schedule on, in its own collection, and sees only what it may.
+    await ok(owner, ['network', 'create', '-d', 'bridge', `${workerName}/volly-local`]);
+    expect((await labelsOfNetwork(worker, 'volly-local'))['com.docker.ucp.access.label']).toBe(
+      '/Shared/Private/volly',
+    );
+    const mine = (await ok(owner, ['network', 'ls', '--format', '{{.Name}}'])).split('\n');
+    expect(mine).toContain(`${workerName}/volly-local`);
+    // Unlabelled ("/") and the admin's networks are not the user's; the manager (/System) is not its node.
+    for (const other of [`${workerName}/host`, `${workerName}/fd-local`, 'ingress'])
+      expect(mine).not.toContain(other);
+    expect(mine.filter((n) => n.startsWith(`${managerName}/`))).toEqual([]);
+    expect(await ok(stranger, ['network', 'ls', '--format', '{{.Name}}'])).not.toContain('volly-local');
+    const peek = await docker(stranger, ['network', 'inspect', `${workerName}/volly-local`]);
+    expect(peek.stderr).toContain(
+      'access denied: no access to Network View on collection /Shared/Private/volly',
+    );
+    const onManager = await docker(owner, ['network', 'create', '-d', 'bridge', `${managerName}/volly-m`]);
+    expect(onManager.stderr).toContain('access denied: no access to Node Schedule on collection /System');
+    const unknown = await docker(admin, ['network', 'create', '-d', 'bridge', 'no-such-node/x']);
+    expect(unknown.stderr).toContain(
+      'unable to find a node that satisfies the following conditions [node==no-such-node]',
+    );
+    const removeTheirs = await docker(stranger, ['network', 'rm', `${workerName}/volly-local`]);
+    expect(removeTheirs.stderr).toContain(
+      'access denied: no access to Network Delete on collection /Shared/Private/volly',
+    );
+
+    await ok(owner, ['network', 'rm', `${workerName}/volly-local`]);
+    await ok(admin, ['network', 'rm', 'fd-local']);
+    expect(await onEngine(worker, ['network', 'ls', '--format', '{{.Name}}'])).not.toMatch(
+      /^(fd-local|volly-local)$/m,
+    );
+  });
+
+  it('docker import sends the archive to every node, as docker load', async () => {
+    // A root filesystem: busybox exported from the manager's engine.
+    await onEngine(manager, ['create', '--name', 'fd-export', busybox, 'true']);
+    const rootfs = join(scratch, 'rootfs.tar');
+    await onEngine(manager, ['export', '-o', rootfs, 'fd-export']);
+    await onEngine(manager, ['rm', 'fd-export']);
+    const out = await ok(admin, [
+      'import',
+      '--change',
+      'CMD ["echo", "imported"]',
+      '--message',
+      'through the front door',
+      rootfs,
+      'fd-imported:1',
+    ]);
+    // Each node reports the image it made.
+    for (const [daemon, name] of [
+      [manager, managerName],
+      [worker, workerName],
+    ] as const) {
+      const id = await onEngine(daemon, ['image', 'inspect', '-f', '{{.Id}}', 'fd-imported:1']);
+      expect(out).toContain(`${name}: ${id}`);
+    }
+    expect(await ok(admin, ['run', '--rm', '-e', `constraint:node==${workerName}`, 'fd-imported:1'])).toBe(
+      'imported',
+    );
+    expect(await ok(admin, ['history', '--format', '{{.Comment}}', 'fd-imported:1'])).toContain(
+      'through the front door',
+    );
+
+    // Authorized as an image create (Image Pull on "/"); not an archive, or nothing: the caller's error.
+    const denied = await docker(owner, ['import', rootfs, 'volly-imported:1']);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain('access denied: no access to Image Pull on collection /');
+    expect(
+      await raw(cluster, admin, 'POST', '/v1.41/images/create?fromSrc=-&repo=fd-bad', 'not a tar at all'),
+    ).toMatchObject({ status: 400, json: { message: expect.stringContaining('not a tar archive') } });
+    expect(await raw(cluster, admin, 'POST', '/v1.41/images/create?fromSrc=-&repo=fd-bad')).toMatchObject({
+      status: 400,
+      json: { message: expect.stringContaining('is required') },
+    });
+    for (const daemon of [manager, worker])
+      expect(await onEngine(daemon, ['images', '-q', 'fd-bad'])).toBe('');
+    await ok(admin, ['rmi', 'fd-imported:1']);
   });
 });

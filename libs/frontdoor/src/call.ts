@@ -70,6 +70,36 @@ export class Caller {
     );
   }
 
+  /**
+   * What every decision about this caller depends on: the grants snapshot (immutable, replaced on
+   * any RBAC change) and the subject with its teams and orgs. Equal keys on the same snapshot mean
+   * equal decisions, so a filtered list may be reused.
+   */
+  async decisionKey(): Promise<{ snapshot: object; subject: string }> {
+    const { id, teamIds, orgIds } = this.subject;
+    return { snapshot: await this.loadSnapshot(), subject: `${id}|${teamIds.join(',')}|${orgIds.join(',')}` };
+  }
+
+  /**
+   * For filtering a list: whether `operation` is allowed on a collection, decided once per
+   * collection (a list's items share a few) and without a promise per item.
+   */
+  async allows(operation: string): Promise<(collectionPath: string) => boolean> {
+    const snapshot = await this.loadSnapshot();
+    const known = new Map<string, boolean>();
+    return (collectionPath) => {
+      let allowed = known.get(collectionPath);
+      if (allowed === undefined) {
+        allowed = decide(
+          { subject: this.subject, operation, resource: { collectionPath } },
+          snapshot,
+        ).allowed;
+        known.set(collectionPath, allowed);
+      }
+      return allowed;
+    };
+  }
+
   /** Full Control users do not see other users' containers (UCP define-roles.md). */
   async hasFullControl(collectionPath: string): Promise<boolean> {
     const known = this.fullControl.get(collectionPath);

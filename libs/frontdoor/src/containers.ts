@@ -1,16 +1,20 @@
 // Containers and execs: found on whichever node holds them ("<node>/<name>" or an id/name asked of
-// every node), listed across nodes with node-prefixed names, created on a node chosen by spread.
+// every node), listed across nodes with node-prefixed names, created on a node chosen by spread
+// with the volumes they make labelled (named ones created first, anonymous ones as labelled mounts).
+import type { Collection } from '@orca/rbac';
 import { type Caller, type Call, readJsonObject } from './call.js';
 import type { ClusterNode } from './engines.js';
 import { DockerApiError, badRequest, notFound } from './errors.js';
 import type { Gateway } from './gateway.js';
 import {
   OWNER_LABEL,
+  anonymousVolumeMounts,
   collectionOf,
   containerHostOperations,
   isObject,
   labelsField,
   namedVolumes,
+  requestedCollection,
   withCollectionLabels,
   type Labels,
 } from './policy.js';
@@ -136,6 +140,7 @@ export class Containers {
       }
     }
     const node = await this.gw.spreadOnto(call, constraints);
+    await this.labelAnonymousVolumes(call, node, body, collection);
     await this.prepareVolumes(call, node, body.HostConfig);
     const search = query.toString();
     await this.gw.forward(
@@ -192,6 +197,73 @@ export class Containers {
         );
       }
     }
+  }
+
+  /**
+   * Anonymous volumes (`-v /path`, the image's VOLUMEs, `--mount type=volume` without a source) are
+   * made by the engine, which cannot relabel them afterwards: the create names each one as a mount
+   * with the labels of its own access label's collection (`volume-label`) or else the container's,
+   * after Volume Create and Volume Mount there. They stay anonymous (`rm -v` removes them).
+   */
+  private async labelAnonymousVolumes(
+    call: Call,
+    node: ClusterNode,
+    body: Record<string, unknown>,
+    collection: Collection,
+  ): Promise<void> {
+    const hostConfig = isObject(body.HostConfig) ? body.HostConfig : {};
+    const [imageVolumes, inherited] = await Promise.all([
+      this.imageVolumes(node, body.Image),
+      this.inheritedTargets(node, hostConfig.VolumesFrom),
+    ]);
+    const checked = new Set<string>();
+    for (const mount of anonymousVolumeMounts(body, imageVolumes, inherited)) {
+      const options = isObject(mount.VolumeOptions) ? mount.VolumeOptions : {};
+      const own = labelsField(options.Labels, 'HostConfig.Mounts[].VolumeOptions.Labels');
+      // targetCollection decides Volume Create on a collection the label names.
+      const target = requestedCollection(own)
+        ? await this.gw.targetCollection(call, own, 'Volume Create')
+        : collection;
+      if (!checked.has(target.path)) {
+        if (target === collection) await this.gw.require(call, 'Volume Create', target.path);
+        await this.gw.require(call, 'Volume Mount', target.path);
+        checked.add(target.path);
+      }
+      mount.VolumeOptions = {
+        ...options,
+        Labels: withCollectionLabels(own, target, call.caller.principal.name),
+      };
+    }
+  }
+
+  /** The VOLUMEs of the image a create names, as the node has it (none when it lacks it: the engine says so). */
+  private async imageVolumes(node: ClusterNode, image: unknown): Promise<string[]> {
+    if (typeof image !== 'string' || image === '') return [];
+    const answer = await this.gw.pool
+      .json<{ Config?: { Volumes?: unknown } }>(node, 'GET', `/images/${encodeURIComponent(image)}/json`)
+      .catch(() => undefined);
+    const volumes = answer?.status === 200 ? answer.body?.Config?.Volumes : undefined;
+    return isObject(volumes) ? Object.keys(volumes) : [];
+  }
+
+  /** Where the containers of --volumes-from mount things: the engine fills those from them. */
+  private async inheritedTargets(node: ClusterNode, volumesFrom: unknown): Promise<string[]> {
+    if (volumesFrom === undefined || volumesFrom === null) return [];
+    if (!Array.isArray(volumesFrom) || volumesFrom.some((v) => typeof v !== 'string'))
+      throw badRequest('HostConfig.VolumesFrom must be an array of strings');
+    const targets = await Promise.all(
+      (volumesFrom as string[]).map(async (entry) => {
+        const name = entry.split(':')[0];
+        const answer = await this.gw.pool
+          .json<{ Mounts?: unknown }>(node, 'GET', `/containers/${encodeURIComponent(name)}/json`)
+          .catch(() => undefined);
+        const mounts = answer?.status === 200 && Array.isArray(answer.body?.Mounts) ? answer.body.Mounts : [];
+        return (mounts as unknown[]).flatMap((m) =>
+          isObject(m) && typeof m.Destination === 'string' ? [m.Destination] : [],
+        );
+      }),
+    );
+    return targets.flat();
   }
 
   async containerCall(call: Call, route: Extract<Route, { kind: 'container' }>): Promise<void> {

@@ -10,6 +10,7 @@ import { EngineUnreachableError, type ClusterNode, type ClusterView, type Engine
 import { DockerApiError, badRequest, notFound, notImplemented } from './errors.js';
 import { Gateway } from './gateway.js';
 import { Images } from './images.js';
+import { Networks } from './networks.js';
 import { NodeLocal } from './node-local.js';
 import { collectionOf, isObject } from './policy.js';
 import { classify, type ClassifiedRequest } from './routes.js';
@@ -24,6 +25,7 @@ export class FrontDoor {
   private readonly gw: Gateway;
   private readonly containers: Containers;
   private readonly swarm: SwarmObjects;
+  private readonly networks: Networks;
   private readonly nodeLocal: NodeLocal;
   private readonly images: Images;
   private apiVersion?: { at: number; value: Promise<string | undefined> };
@@ -31,7 +33,8 @@ export class FrontDoor {
   constructor(private readonly options: FrontDoorOptions) {
     this.gw = new Gateway(options);
     this.containers = new Containers(this.gw);
-    this.swarm = new SwarmObjects(this.gw, this.containers);
+    this.swarm = new SwarmObjects(this.gw);
+    this.networks = new Networks(this.gw, this.containers);
     this.nodeLocal = new NodeLocal(this.gw);
     this.images = new Images(this.gw);
   }
@@ -194,10 +197,13 @@ export class FrontDoor {
       case 'exec':
         return this.containers.execCall(call, route);
       case 'swarm-list':
+        if (route.type === 'Network') return this.networks.list(call);
         return this.swarm.swarmList(call, route.type, route.operation);
       case 'swarm-create':
+        if (route.type === 'Network') return this.networks.create(call);
         return this.swarm.swarmCreate(call, route.type, route.operation);
       case 'swarm-object':
+        if (route.type === 'Network') return this.networks.object(call, route);
         return this.swarm.swarmObject(call, route);
       case 'swarm':
       case 'distribution':

@@ -148,7 +148,10 @@ export class Gateway {
   }
 
   respondJson(res: Response, status: number, body: unknown): void {
-    const text = JSON.stringify(body);
+    this.respondJsonText(res, status, JSON.stringify(body));
+  }
+
+  respondJsonText(res: Response, status: number, text: string): void {
     res.statusCode = status;
     res.setHeader('Content-Type', 'application/json');
     res.setHeader('Content-Length', Buffer.byteLength(text));

@@ -1,13 +1,14 @@
 // Images that travel as archives or progress streams, as UCP's classic Swarm compatibility moved
 // them: `docker pull` on every node with each node's progress streamed as it comes, `docker build`
 // on one node the caller may schedule on (context streamed in, output streamed out), `docker load`
-// with the archive teed to every node at once, and `docker save` from a node holding every image.
+// and `docker import` with the archive teed to every node at once, and `docker save` from a node
+// holding every image.
 // Nothing here holds a body whole: archives flow with backpressure, progress line by line.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Call } from './call.js';
 import { forwardableHeaders, readAll, type ClusterNode } from './engines.js';
-import { DockerApiError, badRequest, notFound, notImplemented } from './errors.js';
+import { DockerApiError, badRequest, notFound } from './errors.js';
 import type { Gateway } from './gateway.js';
 import { isObject, labelsField } from './policy.js';
 import { extractConstraints, parseConstraint, type Constraint } from './schedule.js';
@@ -44,8 +45,8 @@ export class Images {
     const query = new URLSearchParams(call.search);
     const from = query.get('fromImage');
     if (!from) {
-      if (query.get('fromSrc') !== null)
-        throw notImplemented('docker import is not supported through the UCP API');
+      const source = query.get('fromSrc');
+      if (source !== null && source !== '') return this.importImage(call, source);
       throw badRequest('fromImage is required');
     }
     const tag = query.get('tag');
@@ -99,6 +100,38 @@ export class Images {
     await this.gw.require(call, 'Image Load', '/');
     const nodes = await this.readyNodes();
     const archive = await peekArchive(call.req, 'image archive', false);
+    await this.relay(call, this.teed(call, nodes, archive), {
+      progress: (node, m) =>
+        typeof m.stream === 'string'
+          ? { ...m, stream: `${node.name}: ${m.stream}` }
+          : { ...m, id: node.name, status: describe(m) },
+      failed: (node, message) => ({ stream: `${node.name}: ${message}\n` }),
+    });
+  }
+
+  // ---- docker import: as load (classic Swarm imported on every engine), or a URL each engine fetches ----
+
+  private async importImage(call: Call, source: string): Promise<void> {
+    const nodes = await this.readyNodes();
+    let answers: Promise<NodeAnswer>[];
+    if (source === '-') {
+      const archive = await peekArchive(call.req, 'image archive', false);
+      answers = this.teed(call, nodes, archive);
+    } else {
+      const headers = forwardableHeaders(call.req.headers);
+      delete headers['content-length'];
+      const path = `${call.prefix}${call.path}${call.search}`;
+      answers = nodes.map((node) => this.send(node, path, headers, undefined, call.signal));
+    }
+    // The engine's last line is the new image's id: each node's, named.
+    await this.relay(call, answers, {
+      progress: (node, m) => ({ ...m, id: node.name, status: describe(m) }),
+      failed: (node, message) => ({ status: message, progressDetail: {}, id: node.name }),
+    });
+  }
+
+  /** The call's archive teed to every node as it arrives; each node's answer. */
+  private teed(call: Call, nodes: ClusterNode[], archive: Readable): Promise<NodeAnswer>[] {
     const headers = forwardableHeaders(call.req.headers);
     const branches = nodes.map(() => new PassThrough({ highWaterMark: 1024 * 1024 }));
     const tee = new Tee(archive, branches);
@@ -113,13 +146,7 @@ export class Images {
       ),
     );
     tee.start();
-    await this.relay(call, answers, {
-      progress: (node, m) =>
-        typeof m.stream === 'string'
-          ? { ...m, stream: `${node.name}: ${m.stream}` }
-          : { ...m, id: node.name, status: describe(m) },
-      failed: (node, message) => ({ stream: `${node.name}: ${message}\n` }),
-    });
+    return answers;
   }
 
   // ---- docker save: from one node that holds every named image ----

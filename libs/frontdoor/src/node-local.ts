@@ -77,11 +77,12 @@ export class NodeLocal {
       await this.gw.cluster.readyNodes(),
       `${call.prefix}/volumes${call.search}`,
     );
+    const mayView = await call.caller.allows('Volume View');
     const volumes: Record<string, unknown>[] = [];
     const warnings: string[] = [];
     for (const { node, body } of lists) {
       for (const volume of body?.Volumes ?? []) {
-        if (!(await call.caller.decide('Volume View', collectionOf(volume.Labels))).allowed) continue;
+        if (!mayView(collectionOf(volume.Labels))) continue;
         volumes.push({ ...volume, Name: `${node.name}/${String(volume.Name)}` });
       }
       warnings.push(...(body?.Warnings ?? []));

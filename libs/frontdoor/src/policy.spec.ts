@@ -1,5 +1,7 @@
 import { BUILTIN_COLLECTIONS } from '@orca/rbac';
 import {
+  anonymousVolumeMounts,
+  cleanPath,
   namedVolumes,
   collectionOf,
   containerHostOperations,
@@ -47,6 +49,8 @@ describe("Restricted Control's limits", () => {
     expect(containerHostOperations({ NetworkMode: 'none', Binds: ['data:/data'] })).toEqual([]);
     expect(containerHostOperations(undefined)).toEqual([]);
     expect(containerHostOperations({ Binds: ['/etc:/host-etc:ro'] })).toEqual(['Container Bind Mount']);
+    // A one-part bind is an anonymous volume, not a host path.
+    expect(containerHostOperations({ Binds: ['/data'] })).toEqual([]);
     expect(containerHostOperations({ Mounts: [{ Type: 'bind', Source: '/', Target: '/h' }] })).toEqual([
       'Container Bind Mount',
     ]);
@@ -85,5 +89,62 @@ describe('named volumes', () => {
       }),
     ).toEqual(['data', 'cache']);
     expect(namedVolumes(undefined)).toEqual([]);
+  });
+});
+
+describe('anonymous volumes', () => {
+  it('cleans container paths as the engine compares them', () => {
+    expect(cleanPath('/data/')).toBe('/data');
+    expect(cleanPath('//a/./b/../c')).toBe('/a/c');
+    expect(cleanPath('/')).toBe('/');
+  });
+
+  it('turns each anonymous volume into a mount without a source, skipping filled destinations', () => {
+    const body: Record<string, unknown> = {
+      Image: 'app',
+      Volumes: { '/data': {}, '/bound/': {}, '/tmp': {} },
+      HostConfig: {
+        Binds: ['/scratch', 'named:/bound', '/etc:/host-etc:ro'],
+        Mounts: [
+          { Type: 'volume', Target: '/m', VolumeOptions: { Labels: { tier: 'db' } } },
+          { Type: 'volume', Source: 'cache', Target: '/cache' },
+        ],
+        Tmpfs: { '/tmp': '' },
+        VolumeDriver: 'local',
+      },
+    };
+    const mounts = anonymousVolumeMounts(
+      body,
+      ['/data', '/image-vol', '/inherited', '/cache'],
+      ['/inherited/'],
+    );
+    // The --mount one, then -v /scratch (a one-part bind), /data, and the image's /image-vol.
+    expect(mounts.map((m) => m.Target)).toEqual(['/m', '/scratch', '/data', '/image-vol']);
+    const hostConfig = body.HostConfig as { Binds: string[]; Mounts: Record<string, unknown>[] };
+    expect(hostConfig.Binds).toEqual(['named:/bound', '/etc:/host-etc:ro']);
+    expect(hostConfig.Mounts).toHaveLength(5);
+    expect(hostConfig.Mounts[0]).toBe(mounts[0]);
+    expect(hostConfig.Mounts[2]).toEqual({
+      Type: 'volume',
+      Target: '/scratch',
+      VolumeOptions: { DriverConfig: { Name: 'local' } },
+    });
+  });
+
+  it('leaves a create without anonymous volumes alone', () => {
+    const body = { Image: 'app', HostConfig: { Binds: ['data:/data'] } };
+    expect(anonymousVolumeMounts(body, [], [])).toEqual([]);
+    expect(body).toEqual({ Image: 'app', HostConfig: { Binds: ['data:/data'] } });
+    const bare: Record<string, unknown> = { Image: 'app', Volumes: { '/v': {} } };
+    expect(anonymousVolumeMounts(bare, [], [])).toHaveLength(1);
+    expect(bare.HostConfig).toEqual({ Mounts: [{ Type: 'volume', Target: '/v', VolumeOptions: {} }] });
+  });
+
+  it('refuses malformed mounts', () => {
+    expect(() => anonymousVolumeMounts({ HostConfig: { Mounts: 'x' } }, [], [])).toThrow(/Mounts/);
+    expect(() =>
+      anonymousVolumeMounts({ HostConfig: { Mounts: [{ Type: 'volume', VolumeOptions: 3 }] } }, [], []),
+    ).toThrow('HostConfig.Mounts[0].VolumeOptions must be an object');
+    expect(() => anonymousVolumeMounts({ HostConfig: 7 }, [], [])).toThrow(/HostConfig/);
   });
 });

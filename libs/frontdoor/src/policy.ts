@@ -65,8 +65,10 @@ export function containerHostOperations(hostConfig: unknown): string[] {
   if (binds !== undefined && binds !== null) {
     if (!Array.isArray(binds) || binds.some((b) => typeof b !== 'string'))
       throw badRequest('HostConfig.Binds must be an array of strings');
-    // "/host/path:/in/container" is a bind mount; "volume:/in/container" is a named volume.
-    if ((binds as string[]).some((b) => b.startsWith('/'))) ops.add('Container Bind Mount');
+    // "/host/path:/in/container" is a bind mount; "volume:/in/container" is a named volume;
+    // "/in/container" alone is an anonymous volume.
+    if ((binds as string[]).some((b) => b.startsWith('/') && b.includes(':')))
+      ops.add('Container Bind Mount');
   }
   if (mountsHaveBind(hostConfig.Mounts, 'HostConfig.Mounts')) ops.add('Container Bind Mount');
   if (hostConfig.Privileged === true) ops.add('Container Privileged');
@@ -119,4 +121,81 @@ export function namedVolumes(hostConfig: unknown): string[] {
     }
   }
   return [...names];
+}
+
+/** A container path as the engine compares destinations (filepath.Clean). */
+export function cleanPath(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join('/')}`;
+}
+
+function objectKeys(value: unknown): string[] {
+  return isObject(value) ? Object.keys(value) : [];
+}
+
+/**
+ * Rewrites a container create so that every anonymous volume the engine would make (`-v /path`
+ * as Config.Volumes or a one-part bind, the image's VOLUMEs, `--mount type=volume` without a
+ * source) is a HostConfig.Mounts entry of type volume without a Source: the engine still makes it
+ * anonymous (removed with the container by `rm -v` and `--rm`), but with the VolumeOptions.Labels
+ * the caller sets on the returned entries (engines cannot relabel a volume afterwards).
+ * Destinations something else already fills (binds, mounts, tmpfs, `inherited` from
+ * --volumes-from) get none, as the engine skips them.
+ */
+export function anonymousVolumeMounts(
+  body: Record<string, unknown>,
+  imageVolumes: readonly string[],
+  inherited: readonly string[],
+): Record<string, unknown>[] {
+  const hostConfig = body.HostConfig ?? {};
+  if (!isObject(hostConfig)) throw badRequest('HostConfig must be an object');
+  const binds = hostConfig.Binds ?? [];
+  if (!Array.isArray(binds) || binds.some((b) => typeof b !== 'string'))
+    throw badRequest('HostConfig.Binds must be an array of strings');
+  const mounts = hostConfig.Mounts ?? [];
+  if (!Array.isArray(mounts) || mounts.some((m) => !isObject(m)))
+    throw badRequest('HostConfig.Mounts must be an array of objects');
+  const covered = new Set(inherited.map(cleanPath));
+  const anonymousBinds: string[] = [];
+  for (const bind of binds as string[]) {
+    const parts = bind.split(':');
+    if (parts.length === 1 && bind.startsWith('/')) anonymousBinds.push(bind);
+    else if (parts.length > 1) covered.add(cleanPath(parts[1]));
+  }
+  const anonymous: Record<string, unknown>[] = [];
+  for (const [i, mount] of (mounts as Record<string, unknown>[]).entries()) {
+    if (typeof mount.Target === 'string') covered.add(cleanPath(mount.Target));
+    if (mount.Type !== 'volume' || (typeof mount.Source === 'string' && mount.Source !== '')) continue;
+    if (mount.VolumeOptions !== undefined && mount.VolumeOptions !== null && !isObject(mount.VolumeOptions))
+      throw badRequest(`HostConfig.Mounts[${i}].VolumeOptions must be an object`);
+    anonymous.push(mount);
+  }
+  for (const target of objectKeys(hostConfig.Tmpfs)) covered.add(cleanPath(target));
+  const driver =
+    typeof hostConfig.VolumeDriver === 'string' && hostConfig.VolumeDriver !== ''
+      ? hostConfig.VolumeDriver
+      : undefined;
+  const added: Record<string, unknown>[] = [];
+  for (const target of [...anonymousBinds, ...objectKeys(body.Volumes), ...imageVolumes]) {
+    const clean = cleanPath(target);
+    if (covered.has(clean)) continue;
+    covered.add(clean);
+    added.push({
+      Type: 'volume',
+      Target: clean,
+      VolumeOptions: driver ? { DriverConfig: { Name: driver } } : {},
+    });
+  }
+  if (anonymousBinds.length > 0)
+    hostConfig.Binds = (binds as string[]).filter((b) => !anonymousBinds.includes(b));
+  if (added.length > 0) {
+    hostConfig.Mounts = [...(mounts as Record<string, unknown>[]), ...added];
+    body.HostConfig = hostConfig;
+  }
+  return [...anonymous, ...added];
 }

@@ -79,6 +79,36 @@ describe('classify: Docker path -> route and UCP operation', () => {
       ref: 'abc',
       action: 'attach/ws',
     });
+    expect(route('GET', '/v1.41/networks/node-1/web-net')).toEqual({
+      kind: 'swarm-object',
+      type: 'Network',
+      node: 'node-1',
+      id: 'web-net',
+      action: '',
+      operation: 'Network View',
+    });
+    expect(route('DELETE', '/v1.41/networks/node-1/web-net')).toMatchObject({
+      node: 'node-1',
+      id: 'web-net',
+      operation: 'Network Delete',
+    });
+    expect(route('POST', '/v1.41/networks/node-1/web-net/connect')).toMatchObject({
+      node: 'node-1',
+      id: 'web-net',
+      action: 'connect',
+      operation: 'Network Connect',
+    });
+    // Two segments with POST are an id and its action, as the engine has them.
+    expect(route('POST', '/v1.41/networks/web-net/disconnect')).toEqual({
+      kind: 'swarm-object',
+      type: 'Network',
+      id: 'web-net',
+      action: 'disconnect',
+      operation: 'Network Disconnect',
+    });
+    expect(route('POST', '/v1.41/networks/node-1/web-net/update')).toEqual({ kind: 'notfound' });
+    expect(route('GET', '/v1.41/networks/a/b/c')).toEqual({ kind: 'notfound' });
+    expect(route('GET', '/v1.41/secrets/node-1/s')).toEqual({ kind: 'notfound' });
     expect(route('GET', '/v1.41/volumes/node-1/data')).toMatchObject({
       kind: 'volume',
       node: 'node-1',

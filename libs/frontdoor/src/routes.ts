@@ -21,7 +21,7 @@ export type Route =
   | { kind: 'distribution'; operation: 'Image View' }
   | { kind: 'swarm-list'; type: SwarmType; operation: string }
   | { kind: 'swarm-create'; type: Exclude<SwarmType, 'Task' | 'Node'>; operation: string }
-  | { kind: 'swarm-object'; type: SwarmType; id: string; action: string; operation: string }
+  | { kind: 'swarm-object'; type: SwarmType; id: string; node?: string; action: string; operation: string }
   | { kind: 'swarm'; operation: string }
   | { kind: 'volumes-list'; operation: 'Volume View' }
   | { kind: 'volume-create'; operation: 'Volume Create' }
@@ -170,6 +170,13 @@ function route(method: string, segments: string[]): Route {
     return { kind: 'swarm-create', type, operation: `${type} Create` };
   }
   if (n === 1 && rest[0] === 'prune') return { kind: 'unsupported', message: 'Not supported on UCP' };
+  // Node-local networks are "<node>/<name>" (sent unescaped): GET/DELETE with two segments,
+  // connect/disconnect with three.
+  if (type === 'Network' && ((n === 2 && method !== 'POST') || (n === 3 && method === 'POST'))) {
+    const [node, id, action = ''] = rest;
+    const operation = swarmObjectOperation(type, method, action);
+    return operation ? { kind: 'swarm-object', type, node, id, action, operation } : { kind: 'notfound' };
+  }
   const [id, action = ''] = rest;
   if (n > 2) return { kind: 'notfound' };
   const operation = swarmObjectOperation(type, method, action);

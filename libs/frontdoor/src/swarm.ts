@@ -1,9 +1,8 @@
-// Swarm objects (services, tasks, nodes, secrets, configs, networks): on a swarm manager, except
-// network connect/disconnect, which go to the engine holding the container (as classic Swarm);
-// their collection is their access label (nodes: /System or /Shared by role).
+// Swarm objects (services, tasks, nodes, secrets, configs): on a swarm manager (networks, which
+// may be node-local, are networks.ts's); their collection is their access label (nodes: /System
+// or /Shared by role).
 import { findCollectionByPath, type Collection } from '@orca/rbac';
 import { readJsonObject, type Call } from './call.js';
-import type { Containers } from './containers.js';
 import type { ClusterNode } from './engines.js';
 import { DockerApiError, badRequest, notFound } from './errors.js';
 import type { Gateway } from './gateway.js';
@@ -28,10 +27,7 @@ const SWARM_SEGMENT: Record<SwarmType, string> = {
 };
 
 export class SwarmObjects {
-  constructor(
-    private readonly gw: Gateway,
-    private readonly containers: Containers,
-  ) {}
+  constructor(private readonly gw: Gateway) {}
 
   /** The collection of a swarm object as the engine shows it. */
   private swarmCollection(
@@ -68,23 +64,73 @@ export class SwarmObjects {
     return map;
   }
 
+  /**
+   * The last answer to each list path, parsed, and the filtered lists made from it, per grants
+   * snapshot and caller: swarm lists rarely change between two calls, and parsing and
+   * re-serialising them was most of what a non-admin's list cost beyond an admin's.
+   */
+  private readonly lastLists = new Map<
+    string,
+    { raw: Buffer; items: Record<string, unknown>[]; filtered: WeakMap<object, Map<string, string>> }
+  >();
+
   async swarmList(call: Call, type: SwarmType, operation: string): Promise<void> {
     const manager = await this.gw.manager();
     this.gw.noteList(call, operation);
     // Admins see everything: the engine's answer goes through untouched.
     if (call.caller.isAdmin) return this.gw.relayGet(call, manager);
+    // Tasks take their service's collection: the services list is asked for too (below).
+    if (type !== 'Task' && (await this.filteredFromLast(call, manager, type, operation))) return;
     const [list] = await this.gw.fanOut<Record<string, unknown>[]>(
       [manager],
       `${call.prefix}${call.path}${call.search}`,
     );
     if (!list) throw new DockerApiError(502, `the swarm manager did not answer ${call.path}`);
     const services = type === 'Task' ? await this.serviceCollections(manager) : undefined;
+    const allowed = await call.caller.allows(operation);
     const visible: Record<string, unknown>[] = [];
     for (const item of Array.isArray(list.body) ? list.body : []) {
-      if ((await call.caller.decide(operation, this.swarmCollection(type, item, services))).allowed)
-        visible.push(item);
+      if (allowed(this.swarmCollection(type, item, services))) visible.push(item);
     }
     this.gw.respondJson(call.res, 200, visible);
+  }
+
+  /** Answers from the last answer's parse when the engine's bytes are the same; false: not answered. */
+  private async filteredFromLast(
+    call: Call,
+    manager: ClusterNode,
+    type: SwarmType,
+    operation: string,
+  ): Promise<boolean> {
+    const path = `${call.prefix}${call.path}${call.search}`;
+    const answer = await this.gw.pool.get(manager, path);
+    // Errors keep the general path's handling.
+    if (answer.status !== 200) return false;
+    let last = this.lastLists.get(path);
+    if (!last || !last.raw.equals(answer.body)) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(answer.body.toString('utf8'));
+      } catch {
+        throw new DockerApiError(502, `the swarm manager's answer to ${call.path} is not JSON`);
+      }
+      if (this.lastLists.size >= 32) this.lastLists.clear();
+      last = { raw: answer.body, items: Array.isArray(parsed) ? parsed : [], filtered: new WeakMap() };
+      this.lastLists.set(path, last);
+    }
+    const { snapshot, subject } = await call.caller.decisionKey();
+    let bySubject = last.filtered.get(snapshot);
+    if (!bySubject) last.filtered.set(snapshot, (bySubject = new Map()));
+    const key = `${operation}|${subject}`;
+    let text = bySubject.get(key);
+    if (text === undefined) {
+      const allowed = await call.caller.allows(operation);
+      text = JSON.stringify(last.items.filter((item) => allowed(this.swarmCollection(type, item))));
+      if (bySubject.size >= 256) bySubject.clear();
+      bySubject.set(key, text);
+    }
+    this.gw.respondJsonText(call.res, 200, text);
+    return true;
   }
 
   /** Labels a swarm create or update body; for services the task containers get them too. */
@@ -172,8 +218,6 @@ export class SwarmObjects {
   }
 
   async swarmObject(call: Call, route: Extract<Route, { kind: 'swarm-object' }>): Promise<void> {
-    if (route.type === 'Network' && (route.action === 'connect' || route.action === 'disconnect'))
-      return this.networkAttachment(call, route);
     const manager = await this.gw.manager();
     const segment = SWARM_SEGMENT[route.type];
     const inspected = await this.gw.pool.json<Record<string, unknown>>(
@@ -227,65 +271,5 @@ export class SwarmObjects {
       await this.requireReferences(call, manager, body);
     }
     await this.gw.forward(call, manager, 'POST', target, Buffer.from(JSON.stringify(body)));
-  }
-
-  /** A network as one engine shows it (undefined when that engine does not know it). */
-  private async inspectNetwork(node: ClusterNode, ref: string): Promise<Record<string, unknown> | undefined> {
-    const answer = await this.gw.pool.json<Record<string, unknown>>(
-      node,
-      'GET',
-      `/networks/${encodeURIComponent(ref)}`,
-    );
-    if (answer.status === 200 && isObject(answer.body)) return answer.body;
-    if (answer.status === 404) return undefined;
-    const message =
-      isObject(answer.body) && typeof answer.body.message === 'string' ? answer.body.message : '';
-    throw new DockerApiError(answer.status < 500 ? answer.status : 502, `node ${node.name}: ${message}`);
-  }
-
-  /**
-   * docker network connect/disconnect: the engine of the node holding the container does it, as
-   * classic Swarm routed them (a local bridge exists only there; for a swarm overlay that engine
-   * asks a manager for the attachment itself). Needs Network Connect/Disconnect on the network's
-   * collection and Container Update on the container's (its endpoints change).
-   */
-  private async networkAttachment(
-    call: Call,
-    route: Extract<Route, { kind: 'swarm-object' }>,
-  ): Promise<void> {
-    const body = await readJsonObject(call.req);
-    const ref = body.Container;
-    if (typeof ref !== 'string' || ref === '') throw badRequest('Container is required');
-    if (body.Force !== undefined && typeof body.Force !== 'boolean')
-      throw badRequest('Force must be a boolean');
-    // "<node>/<name>", as docker ps names containers here.
-    const parts = ref.replace(/^\//, '').split('/');
-    if (parts.length > 2 || parts.some((p) => p === '')) throw badRequest(`invalid container name "${ref}"`);
-    const name = parts[parts.length - 1];
-    const nodeName = parts.length === 2 ? parts[0] : undefined;
-    let holder: Awaited<ReturnType<Containers['resolveContainer']>> | undefined;
-    try {
-      holder = await this.containers.resolveContainer(call.caller, name, nodeName);
-    } catch (error) {
-      // A forced disconnect of a container that is gone cleans a swarm network's endpoint: a manager.
-      const gone = error instanceof DockerApiError && error.status === 404;
-      if (!gone || route.action !== 'disconnect' || body.Force !== true) throw error;
-    }
-    const manager = await this.gw.manager();
-    const node = holder?.node ?? manager;
-    let network = await this.inspectNetwork(node, route.id);
-    // A swarm network is known to a worker's engine only once something there is attached to it.
-    if (!network && node.id !== manager.id) {
-      const onManager = await this.inspectNetwork(manager, route.id);
-      if (onManager?.Scope === 'swarm') network = onManager;
-    }
-    if (!network) throw notFound(`network ${route.id} not found on node ${node.name}`);
-    await this.gw.require(call, route.operation, collectionOf(network.Labels));
-    if (holder) {
-      await this.gw.require(call, 'Container Update', collectionOf(holder.labels));
-      body.Container = String(holder.info.Id);
-    }
-    const target = `${call.prefix}/networks/${encodeURIComponent(String(network.Id))}/${route.action}${call.search}`;
-    await this.gw.forward(call, node, 'POST', target, Buffer.from(JSON.stringify(body)));
   }
 }
