@@ -3,17 +3,24 @@
 // into the ucp-node-certs volume and starts ucp-kube-apiserver (storing in the manager's ucp-kv),
 // -controller-manager, -scheduler and ucp-kwok as containers. The installed kubectl with the admin
 // bundle sees the kwok node Ready and runs a deployment.
-import { buildImages, freePort, startSwarm, type DockerSwarm } from '@orca/testing';
+import {
+  basicAuth,
+  buildImages,
+  freePort,
+  httpsCall,
+  runKubectl,
+  startSwarm,
+  until,
+  type DockerSwarm,
+} from '@orca/testing';
 import JSZip from 'jszip';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(process.cwd());
 const ADMIN_PASSWORD = 'orca-admin-pass';
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function run(
   command: string,
@@ -31,36 +38,8 @@ function run(
   });
 }
 
-function kubectl(
-  kubeconfig: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done, reject) => {
-    const child = spawn('kubectl', [`--kubeconfig=${kubeconfig}`, ...args], {
-      env: { ...process.env, KUBECONFIG: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code: code ?? 1, stdout, stderr });
-    });
-  });
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms`);
-    await delay(1000);
-  }
-}
+/** The installed kubectl with only this kubeconfig. */
+const kubectl = (kubeconfig: string, args: string[]) => runKubectl(kubeconfig, args);
 
 describe('orca install --kubernetes (docker runtime)', () => {
   let baseDir: string;
@@ -101,25 +80,13 @@ describe('orca install --kubernetes (docker runtime)', () => {
     );
     if (install.code !== 0)
       throw new Error(`install failed (${install.code}):\n${install.stdout}\n${install.stderr}`);
-    const bundle = await new Promise<Buffer>((done, reject) => {
-      const req = request(
-        `${url}/api/clientbundle`,
-        {
-          method: 'POST',
-          rejectUnauthorized: false,
-          headers: { authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}` },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => done(Buffer.concat(chunks)));
-        },
-      );
-      req.on('error', reject);
-      req.end();
+    const bundle = await httpsCall(url, '/api/clientbundle', {
+      method: 'POST',
+      auth: basicAuth('admin', ADMIN_PASSWORD),
     });
+    expect(bundle.status).toBe(200);
     kubeconfig = join(baseDir, 'kube.yml');
-    writeFileSync(kubeconfig, await (await JSZip.loadAsync(bundle)).file('kube.yml')!.async('string'));
+    writeFileSync(kubeconfig, await (await JSZip.loadAsync(bundle.body)).file('kube.yml')!.async('string'));
   }, 600_000);
 
   afterAll(async () => {
@@ -128,10 +95,15 @@ describe('orca install --kubernetes (docker runtime)', () => {
   }, 120_000);
 
   it('runs the control plane as containers that kubectl reaches through the 6443 front door', async () => {
-    const nodes = await until('the kwok node Ready', 120_000, async () => {
-      const res = await kubectl(kubeconfig, ['get', 'nodes', '--no-headers']);
-      return /\sReady\s/.test(res.stdout) ? res.stdout : undefined;
-    });
+    const nodes = await until(
+      'the kwok node Ready',
+      120_000,
+      async () => {
+        const res = await kubectl(kubeconfig, ['get', 'nodes', '--no-headers']);
+        return /\sReady\s/.test(res.stdout) ? res.stdout : undefined;
+      },
+      1000,
+    );
     expect(nodes).toMatch(/\sReady\s+master\s/);
     const containers = (await docker(['ps', '--format', '{{.Names}} {{.Image}}'])).stdout;
     for (const name of [
@@ -155,10 +127,15 @@ describe('orca install --kubernetes (docker runtime)', () => {
         ])
       ).code,
     ).toBe(0);
-    const phases = await until('two Running pods', 60_000, async () => {
-      const res = await kubectl(kubeconfig, ['get', 'pods', '-o', 'jsonpath={.items[*].status.phase}']);
-      return res.stdout === 'Running Running' ? res.stdout : undefined;
-    });
+    const phases = await until(
+      'two Running pods',
+      60_000,
+      async () => {
+        const res = await kubectl(kubeconfig, ['get', 'pods', '-o', 'jsonpath={.items[*].status.phase}']);
+        return res.stdout === 'Running Running' ? res.stdout : undefined;
+      },
+      1000,
+    );
     expect(phases).toBe('Running Running');
   }, 240_000);
 });

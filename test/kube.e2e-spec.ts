@@ -4,198 +4,19 @@
 // 6443 front door uses that apiserver with no ORCA_KUBE_* setting. The installed kubectl with
 // downloaded bundles' kube.yml: nodes, namespaces, a deployment Running, apply; a user refused
 // until a grant (webhook mode), then allowed; a killed apiserver brought back by the agent.
-import { freePort } from '@orca/testing';
+import { basicAuth, freePort, httpsCall, orcaIdToken, runKubectl, until } from '@orca/testing';
 import JSZip from 'jszip';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import * as client from 'openid-client';
 
 const root = resolve(process.cwd());
 const ADMIN_PASSWORD = 'orca-admin-pass';
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Reply {
-  status: number;
-  body: Buffer;
-}
-
-function call(url: string, opts: { method?: string; auth?: string; body?: unknown } = {}): Promise<Reply> {
-  return new Promise((resolveCall, reject) => {
-    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const req = request(
-      url,
-      {
-        method: opts.method ?? 'GET',
-        rejectUnauthorized: false,
-        headers: {
-          ...(opts.auth ? { authorization: opts.auth } : {}),
-          ...(payload ? { 'content-type': 'application/json' } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolveCall({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-/** openid-client's fetch over node:https with orca's cluster CA pinned. */
-function pinnedFetch(ca: string): client.CustomFetch {
-  return async (target, options) => {
-    const headers: Record<string, string> = {};
-    new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach(
-      (v, k) => (headers[k] = v),
-    );
-    let body: string | undefined;
-    if (options.body instanceof URLSearchParams) {
-      body = options.body.toString();
-      headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
-    } else if (typeof options.body === 'string') body = options.body;
-    const reply = await httpsCall(target, { method: options.method, headers, body, ca });
-    const responseHeaders = new Headers();
-    for (const [k, v] of Object.entries(reply.headers)) {
-      if (v !== undefined) responseHeaders.set(k, Array.isArray(v) ? v.join(', ') : v);
-    }
-    return new Response(reply.status === 204 ? null : reply.body, {
-      status: reply.status,
-      headers: responseHeaders,
-    });
-  };
-}
-
-function httpsCall(
-  target: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string; ca: string },
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolveCall, reject) => {
-    const req = request(
-      target,
-      {
-        method: opts.method ?? 'GET',
-        headers: opts.headers,
-        ca: opts.ca,
-        checkServerIdentity: () => undefined,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolveCall({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString(),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
-
-/** The authorization code flow with PKCE on orca's login page, as kubectl's OIDC helpers do it. */
-async function idTokenFor(config: client.Configuration, ca: string, username: string, password: string) {
-  const redirect = 'http://127.0.0.1:38123/callback';
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  let next = client.buildAuthorizationUrl(config, {
-    redirect_uri: redirect,
-    scope: 'openid profile groups',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-  }).href;
-  const cookies = new Map<string, string>();
-  const go = async (target: string, form?: Record<string, string>) => {
-    const body = form ? new URLSearchParams(form).toString() : undefined;
-    const reply = await httpsCall(target, {
-      method: form ? 'POST' : 'GET',
-      ca,
-      headers: {
-        cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; '),
-        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      body,
-    });
-    const set = reply.headers['set-cookie'] ?? [];
-    for (const line of Array.isArray(set) ? set : [set]) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1));
-    }
-    return reply;
-  };
-  for (let hop = 0; hop < 10; hop++) {
-    const current = new URL(next);
-    if (current.protocol === 'http:') {
-      const tokens = await client.authorizationCodeGrant(config, current, {
-        pkceCodeVerifier: verifier,
-        expectedState: state,
-      });
-      return tokens.id_token!;
-    }
-    let reply = await go(current.href);
-    if (reply.status === 200 && reply.body.includes('<form')) {
-      const action = /action="([^"]+)"/.exec(reply.body)![1].replace(/&#47;/g, '/');
-      reply = await go(
-        new URL(action, current).href,
-        reply.body.includes('type="password"') ? { username, password } : {},
-      );
-    }
-    if (reply.status !== 302 && reply.status !== 303) throw new Error(`login: ${reply.status} ${reply.body}`);
-    next = new URL(String(reply.headers.location), current).href;
-  }
-  throw new Error('too many redirects');
-}
-
-interface Kubectl {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function kubectl(kubeconfig: string, args: string[], input?: string): Promise<Kubectl> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn('kubectl', [`--kubeconfig=${kubeconfig}`, ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, KUBECONFIG: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolveRun({ code: code ?? 1, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what} not within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-    await delay(500);
-  }
-}
+/** The installed kubectl with only this kubeconfig. */
+const kubectl = (kubeconfig: string, args: string[], input?: string) =>
+  runKubectl(kubeconfig, args, { input });
 
 function alive(pid: number): boolean {
   try {
@@ -214,10 +35,9 @@ describe('npm start with Kubernetes', () => {
   let url: string;
   let kubePort: number;
   let apiserverPort: number;
+  let webhookPort: number;
   const kubeconfigs: Record<string, string> = {};
-  const basic = (user: string, password: string) =>
-    `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-  const admin = basic('admin', ADMIN_PASSWORD);
+  const admin = basicAuth('admin', ADMIN_PASSWORD);
 
   /** The process runtime's record of a component: `<node>--<name>.json` in the data dir. */
   const componentPid = (name: string): number => {
@@ -228,7 +48,10 @@ describe('npm start with Kubernetes', () => {
   };
 
   async function bundle(user: string, password: string): Promise<string> {
-    const reply = await call(`${url}/api/clientbundle`, { method: 'POST', auth: basic(user, password) });
+    const reply = await httpsCall(url, '/api/clientbundle', {
+      method: 'POST',
+      auth: basicAuth(user, password),
+    });
     expect(reply.status).toBe(200);
     const zip = await JSZip.loadAsync(reply.body);
     const path = join(dir, `${user}-kube.yml`);
@@ -242,6 +65,7 @@ describe('npm start with Kubernetes', () => {
     const port = await freePort();
     kubePort = await freePort();
     apiserverPort = await freePort();
+    webhookPort = await freePort();
     url = `https://127.0.0.1:${port}`;
     const env = {
       ORCA_PORT: String(port),
@@ -250,6 +74,7 @@ describe('npm start with Kubernetes', () => {
       ORCA_KUBE_APISERVER_PORT: String(apiserverPort),
       ORCA_KUBE_KV_PORT: String(await freePort()),
       ORCA_KUBE_KV_PEER_PORT: String(await freePort()),
+      ORCA_KUBE_WEBHOOK_PORT: String(webhookPort),
       ORCA_DATA_DIR: dataDir,
       ORCA_ENGINE: join(dir, 'no-engine.sock'),
       ORCA_ADMIN_PASSWORD: ADMIN_PASSWORD,
@@ -312,7 +137,8 @@ describe('npm start with Kubernetes', () => {
       ]);
       return res.code === 0 ? res.stdout : undefined;
     });
-    expect(hook).toBe(`${url}/kube/webhooks/admit`);
+    // On the webhooks' own port and thread, as the apiserver's authorization webhook.
+    expect(hook).toBe(`https://127.0.0.1:${webhookPort}/kube/webhooks/admit`);
   }, 100_000);
 
   it('admin: create namespace, a deployment whose pods reach Running, apply -f', async () => {
@@ -358,7 +184,7 @@ describe('npm start with Kubernetes', () => {
   }, 150_000);
 
   it('a user is refused until a grant on the namespace, then allowed (authorization webhook)', async () => {
-    const created = await call(`${url}/accounts/`, {
+    const created = await httpsCall(url, '/accounts/', {
       method: 'POST',
       auth: admin,
       body: { name: 'bob', password: 'bob-password-1' },
@@ -369,7 +195,7 @@ describe('npm start with Kubernetes', () => {
     const refused = await kubectl(kubeconfigs.bob, ['get', 'pods', '-n', 'e2e']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('Forbidden');
-    const grant = await call(`${url}/collectionGrants/${bobId}/e2e/viewonly?type=namespace`, {
+    const grant = await httpsCall(url, `/collectionGrants/${bobId}/e2e/viewonly?type=namespace`, {
       method: 'PUT',
       auth: admin,
     });
@@ -387,10 +213,7 @@ describe('npm start with Kubernetes', () => {
 
   it("accepts orca's OpenID Connect ID tokens at the apiserver itself (--oidc-* at orca)", async () => {
     const ca = readFileSync(join(dataDir, 'node', 'ca.pem'), 'utf8');
-    const config = await client.discovery(new URL(`${url}/oidc`), 'kubernetes', undefined, client.None(), {
-      [client.customFetch]: pinnedFetch(ca),
-    });
-    const token = await idTokenFor(config, ca, 'bob', 'bob-password-1');
+    const token = await orcaIdToken(`${url}/oidc`, ca, 'bob', 'bob-password-1');
     const path = join(dir, 'bob-oidc.kubeconfig');
     writeFileSync(
       path,
@@ -432,20 +255,7 @@ describe('npm start with Kubernetes', () => {
       cert: readFileSync(join(nodeDir, 'cert.pem'), 'utf8'),
       key: readFileSync(join(nodeDir, 'key.pem'), 'utf8'),
     };
-    const get = (path: string, withCert: boolean) =>
-      new Promise<Reply>((resolveGet, reject) => {
-        const req = request(
-          `${url}${path}`,
-          { ...(withCert ? tls : { ca: tls.ca }), checkServerIdentity: () => undefined },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      });
+    const get = (path: string, withCert: boolean) => httpsCall(url, path, withCert ? tls : { ca: tls.ca });
     const mine = await get(`/api/orca/v1/nodes/${nodeId}/kube`, true);
     expect(mine.status).toBe(200);
     const bundle = JSON.parse(mine.body.toString()) as { apiserverUrl: string; material: { caPem: string } };
@@ -455,7 +265,7 @@ describe('npm start with Kubernetes', () => {
     expect((await get(`/api/orca/v1/nodes/${nodeId}/kube`, false)).status).toBe(401);
     expect((await get('/api/orca/v1/nodes/someoneelse0000000000000/kube', true)).status).toBe(403);
     expect((await get('/api/orca/v1/nodes/bad..id/kube', true)).status).toBe(400);
-    const admin401 = await call(`${url}/api/orca/v1/nodes/${nodeId}/kube`, { auth: admin });
+    const admin401 = await httpsCall(url, `/api/orca/v1/nodes/${nodeId}/kube`, { auth: admin });
     expect(admin401.status).toBe(401);
   });
 

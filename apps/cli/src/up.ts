@@ -84,6 +84,7 @@ async function applyKubeSettings(store: Store, config: ControllerConfig): Promis
         apiserverPort: wanted.apiserverPort,
         kvClientPort: wanted.kvClientPort,
         kvPeerPort: wanted.kvPeerPort,
+        webhookPort: wanted.webhookPort,
         binaries: { ...binaries, etcd },
       };
   }

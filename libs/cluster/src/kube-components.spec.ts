@@ -101,13 +101,13 @@ describe('kubeComponents', () => {
         '--requestheader-allowed-names=orca-front-proxy',
         '--requestheader-username-headers=X-Remote-User',
         '--requestheader-group-headers=X-Remote-Group',
-        '--oidc-issuer-url=https://127.0.0.1:8443/oidc',
-        '--oidc-client-id=kubernetes',
-        '--oidc-groups-claim=groups',
+        `--authentication-config=${files.authenticationConfig}`,
         '--service-cluster-ip-range=10.96.0.0/16',
         '--endpoint-reconciler-type=none',
       ]),
     );
+    // The structured configuration replaces the flags (the apiserver refuses both together).
+    expect(api.filter((flag) => flag.startsWith('--oidc-'))).toEqual([]);
     expect(byName(specs, 'ucp-kube-controller-manager')).toEqual(
       expect.arrayContaining([`--kubeconfig=${files.controllerManagerKubeconfig}`, '--secure-port=0']),
     );
@@ -154,7 +154,7 @@ describe('kubeComponents', () => {
       expect.arrayContaining([
         '--etcd-servers=https://192.0.2.5:12379',
         '--tls-cert-file=/etc/orca/node/kube/apiserver.pem',
-        '--oidc-issuer-url=https://192.0.2.5:443/oidc',
+        '--authentication-config=/etc/orca/node/kube/authentication.json',
       ]),
     );
     expect(api.command).not.toContain('--endpoint-reconciler-type=none');
@@ -202,6 +202,48 @@ describe('kubeNodeFiles', () => {
     expect(admission.plugins[0].configuration.kubeConfigFile).toBe(paths.admissionWebhookKubeconfig);
     expect(JSON.parse(at(paths.admissionWebhookKubeconfig).content).users[0].name).toBe('*');
     expect(kubeNodeFiles(bundle, '/k')).toEqual(files);
+    // The agent takes the admission configuration's presence to mean every file is written.
+    expect(files.at(-1)!.path).toBe(paths.admissionConfig);
+  });
+
+  it("writes the apiserver's AuthenticationConfiguration: the cluster issuer, discovery from its own controller", () => {
+    const paths = kubeFilePaths('/k');
+    const read = (b: KubeNodeBundle) => {
+      const file = kubeNodeFiles(b, '/k').find((f) => f.path === paths.authenticationConfig)!;
+      expect(file.mode).toBe(0o644);
+      return JSON.parse(file.content);
+    };
+    const config = read({
+      ...bundle,
+      controllerUrl: 'https://127.0.0.2:9443',
+      oidcIssuer: 'https://127.0.0.1:8443/oidc',
+    });
+    expect(config).toEqual({
+      apiVersion: 'apiserver.config.k8s.io/v1beta1',
+      kind: 'AuthenticationConfiguration',
+      jwt: [
+        {
+          issuer: {
+            url: 'https://127.0.0.1:8443/oidc',
+            discoveryURL: 'https://127.0.0.2:9443/oidc/.well-known/openid-configuration',
+            certificateAuthority: 'ca',
+            audiences: ['kubernetes'],
+          },
+          // As --oidc-username-claim=preferred_username --oidc-username-prefix=- --oidc-groups-claim=groups.
+          claimMappings: {
+            username: { claim: 'preferred_username', prefix: '' },
+            groups: { claim: 'groups', prefix: '' },
+          },
+        },
+      ],
+    });
+    // Without a stored issuer (an older manager's answer): this manager's own, as before.
+    expect(read(bundle).jwt[0].issuer.url).toBe('https://127.0.0.1:8443/oidc');
+    // Kubernetes refuses a discoveryURL equal to the issuer URL; they differ even on the issuer's manager.
+    expect(read(bundle).jwt[0].issuer.discoveryURL).not.toBe(read(bundle).jwt[0].issuer.url);
+    // A changed issuer changes the file, and so the apiserver's inputs hash (it restarts).
+    expect(read({ ...bundle, oidcIssuer: 'https://lb.example.com/oidc' })).not.toEqual(read(bundle));
+    expect(KUBE_COMPONENT_INPUTS['ucp-kube-apiserver'].files).toContain('authenticationConfig');
   });
 });
 

@@ -4,6 +4,7 @@
 // node and the component settings, as desiredComponents is. The files the components read (the
 // certificates and keys orca issued, kubeconfigs, the webhook configurations) are written by the
 // node's agent from `kubeNodeFiles` before the components start.
+import { DEFAULT_KUBE_WEBHOOK_PORT } from '@orca/config';
 import type { ComponentMount, ComponentSpec } from '@orca/reconcile';
 import { KUBE_SERVICE_CIDR, type CertAndKey, type KubeNodeMaterial } from './kube-pki.js';
 import { ucpKvFlags } from './ucp-kv.js';
@@ -43,6 +44,8 @@ export function kubeFilePaths(dir: string) {
     authorizationWebhookKubeconfig: at('authorization-webhook.kubeconfig'),
     admissionWebhookKubeconfig: at('admission-webhook.kubeconfig'),
     admissionConfig: at('admission.json'),
+    /** The apiserver's AuthenticationConfiguration: orca's OIDC issuer (kubeAuthenticationConfig). */
+    authenticationConfig: at('authentication.json'),
     /** Scratch directory the apiserver and controller-manager may write to. */
     scratch: at('generated'),
   };
@@ -69,6 +72,7 @@ export const KUBE_COMPONENT_INPUTS: Readonly<
       'authorizationWebhookKubeconfig',
       'admissionWebhookKubeconfig',
       'admissionConfig',
+      'authenticationConfig',
     ],
     nodeCertificate: true,
   },
@@ -107,9 +111,17 @@ export function kubeApiserverUrl(node: Pick<NodeSpec, 'address'>, settings: Kube
   return httpsUrl(node.address, settings.apiserverPort);
 }
 
-/** Where orca's controller on this manager listens: webhooks and the OIDC issuer. */
+/** Where orca's controller on this manager listens: webhooks and the OIDC discovery its apiserver reads. */
 export function managerControllerUrl(node: Pick<NodeSpec, 'address'>, settings: ComponentSettings): string {
   return httpsUrl(node.address, settings.controllerPort);
+}
+
+/** orca's own port (beside UCP's 12376-12388): the controller's Kubernetes webhooks, on their own thread. */
+export const KUBE_WEBHOOK_PORT = DEFAULT_KUBE_WEBHOOK_PORT;
+
+/** Where this manager's controller answers its apiserver's webhooks (their own port and thread). */
+export function managerWebhookUrl(node: Pick<NodeSpec, 'address'>, settings: ComponentSettings): string {
+  return httpsUrl(node.address, settings.kubernetes?.webhookPort ?? KUBE_WEBHOOK_PORT);
 }
 
 function isLoopback(address: string): boolean {
@@ -139,7 +151,6 @@ function labels(node: NodeSpec, name: string): Record<string, string> {
 function apiserverArgs(node: NodeSpec, settings: ComponentSettings, layout: Layout): string[] {
   const kube = settings.kubernetes!;
   const files = kubeFilePaths(layout.kubeDir);
-  const controllerUrl = managerControllerUrl(node, settings);
   return [
     `--bind-address=${node.address}`,
     `--advertise-address=${node.address}`,
@@ -175,13 +186,9 @@ function apiserverArgs(node: NodeSpec, settings: ComponentSettings, layout: Layo
     '--requestheader-extra-headers-prefix=X-Remote-Extra-',
     // A service account's uid, when the front door forwards a token the apiserver reviewed.
     '--requestheader-uid-headers=X-Remote-Uid',
-    // ID tokens from orca's OpenID Connect provider (`kubectl --token`).
-    `--oidc-issuer-url=${controllerUrl}/oidc`,
-    '--oidc-client-id=kubernetes',
-    `--oidc-ca-file=${files.ca}`,
-    '--oidc-username-claim=preferred_username',
-    '--oidc-username-prefix=-',
-    '--oidc-groups-claim=groups',
+    // ID tokens from orca's OpenID Connect provider (`kubectl --token`): the cluster's issuer, its
+    // discovery read from this manager's controller (kubeAuthenticationConfig). Replaces --oidc-*.
+    `--authentication-config=${files.authenticationConfig}`,
     '--allow-privileged=true',
     '--kubelet-preferred-address-types=InternalIP',
     // A loopback address may not go into the `kubernetes` Endpoints (kwokctl does the same).
@@ -334,7 +341,48 @@ export interface KubeFile {
 export interface KubeNodeBundle {
   material: KubeNodeMaterial;
   apiserverUrl: string;
+  /** This manager's own controller (webhooks, and the OIDC discovery its apiserver reads). */
   controllerUrl: string;
+  /** Where the controller answers the webhooks, when not on `controllerUrl` (managerWebhookUrl). */
+  webhookUrl?: string;
+  /** The cluster's OIDC issuer (the same on every manager); default `<controllerUrl>/oidc`. */
+  oidcIssuer?: string;
+}
+
+/** The OIDC client kubectl's ID tokens are issued for (libs/oidc's KUBERNETES_CLIENT). */
+export const KUBE_OIDC_AUDIENCE = 'kubernetes';
+
+/**
+ * The apiserver's AuthenticationConfiguration (--authentication-config, v1beta1 in Kubernetes
+ * 1.33): tokens whose `iss` is the cluster's issuer, with discovery and JWKS fetched from this
+ * manager's own controller (`discoveryURL`; the document it serves names the cluster issuer and
+ * a jwks_uri on the same controller), so the apiserver needs no other manager. The user is the
+ * token's preferred_username and the groups its `groups`, both unprefixed: what the former
+ * `--oidc-username-claim=preferred_username --oidc-username-prefix=- --oidc-groups-claim=groups` gave.
+ */
+export function kubeAuthenticationConfig(options: {
+  issuer: string;
+  controllerUrl: string;
+  caPem: string;
+}): Record<string, unknown> {
+  return {
+    apiVersion: 'apiserver.config.k8s.io/v1beta1',
+    kind: 'AuthenticationConfiguration',
+    jwt: [
+      {
+        issuer: {
+          url: options.issuer,
+          discoveryURL: `${options.controllerUrl}/oidc/.well-known/openid-configuration`,
+          certificateAuthority: options.caPem,
+          audiences: [KUBE_OIDC_AUDIENCE],
+        },
+        claimMappings: {
+          username: { claim: 'preferred_username', prefix: '' },
+          groups: { claim: 'groups', prefix: '' },
+        },
+      },
+    ],
+  };
 }
 
 function kubeconfig(server: string, caPem: string, user: string, identity: CertAndKey): string {
@@ -366,6 +414,7 @@ function kubeconfig(server: string, caPem: string, user: string, identity: CertA
 /** The files of `kubeFilePaths(dir)` for this material; pure, so equal input writes equal bytes. */
 export function kubeNodeFiles(bundle: KubeNodeBundle, dir: string): KubeFile[] {
   const { material, apiserverUrl, controllerUrl } = bundle;
+  const webhookUrl = bundle.webhookUrl ?? controllerUrl;
   const files = kubeFilePaths(dir);
   const publicFile = (path: string, content: string): KubeFile => ({ path, content, mode: 0o644 });
   const secretFile = (path: string, content: string): KubeFile => ({ path, content, mode: 0o600 });
@@ -392,7 +441,7 @@ export function kubeNodeFiles(bundle: KubeNodeBundle, dir: string): KubeFile[] {
     secretFile(
       files.authorizationWebhookKubeconfig,
       kubeconfig(
-        `${controllerUrl}${AUTHORIZATION_WEBHOOK_PATH}`,
+        `${webhookUrl}${AUTHORIZATION_WEBHOOK_PATH}`,
         material.caPem,
         'kube-apiserver',
         material.webhookClient,
@@ -401,8 +450,21 @@ export function kubeNodeFiles(bundle: KubeNodeBundle, dir: string): KubeFile[] {
     // Admission webhooks find their client credentials by the webhook's host; '*' matches any.
     secretFile(
       files.admissionWebhookKubeconfig,
-      kubeconfig(controllerUrl, material.caPem, '*', material.webhookClient),
+      kubeconfig(webhookUrl, material.caPem, '*', material.webhookClient),
     ),
+    publicFile(
+      files.authenticationConfig,
+      JSON.stringify(
+        kubeAuthenticationConfig({
+          issuer: bundle.oidcIssuer ?? `${controllerUrl}/oidc`,
+          controllerUrl,
+          caPem: material.caPem,
+        }),
+        null,
+        2,
+      ),
+    ),
+    // Last: the agent takes this file's presence to mean all of them are written.
     publicFile(
       files.admissionConfig,
       JSON.stringify(

@@ -118,6 +118,8 @@ export interface KubernetesSettings {
   enabled: boolean;
   /** kube-apiserver's port on each manager (UCP: 12388). */
   apiserverPort: number;
+  /** The controller's webhooks for its apiserver, on their own thread (default KUBE_WEBHOOK_PORT). */
+  webhookPort?: number;
   /** Docker runtime: the image holding kube-apiserver, kube-controller-manager, kube-scheduler and kwok. */
   image?: string;
   /** Process runtime: the binaries (etcd is Kubernetes' storage there, run as ucp-kv). */

@@ -35,7 +35,9 @@ describe('controller configuration', () => {
       apiserverPort: 12388,
       kvClientPort: 12379,
       kvPeerPort: 12380,
+      webhookPort: 12389,
     });
+    expect(kubeComponentsFrom({ ORCA_KUBE_WEBHOOK_PORT: '22389' }).webhookPort).toBe(22389);
     expect(kubeComponentsFrom({ ORCA_KUBERNETES: 'false' }).enabled).toBe(false);
     expect(kubeComponentsFrom({ ORCA_KUBE_APISERVER: 'https://127.0.0.1:6443' }).enabled).toBe(false);
     expect(kubeComponentsFrom({ ORCA_KUBE_APISERVER_PORT: '22388' }).apiserverPort).toBe(22388);

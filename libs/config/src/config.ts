@@ -93,9 +93,12 @@ export interface KubeComponentsConfig {
   /** The etcd that stores Kubernetes' objects with the process runtime (UCP's ucp-kv: 12379, 12380). */
   kvClientPort: number;
   kvPeerPort: number;
+  /** The controller's webhooks for its apiserver, on their own thread (orca's own port). */
+  webhookPort: number;
 }
 
 export const DEFAULT_KUBE_APISERVER_PORT = 12388;
+export const DEFAULT_KUBE_WEBHOOK_PORT = 12389;
 
 export function kubeComponentsFrom(env: Source): KubeComponentsConfig {
   const raw = env.ORCA_KUBERNETES ?? 'true';
@@ -111,6 +114,7 @@ export function kubeComponentsFrom(env: Source): KubeComponentsConfig {
     ),
     kvClientPort: parsePort('ORCA_KUBE_KV_PORT', env.ORCA_KUBE_KV_PORT, 12379),
     kvPeerPort: parsePort('ORCA_KUBE_KV_PEER_PORT', env.ORCA_KUBE_KV_PEER_PORT, 12380),
+    webhookPort: parsePort('ORCA_KUBE_WEBHOOK_PORT', env.ORCA_KUBE_WEBHOOK_PORT, DEFAULT_KUBE_WEBHOOK_PORT),
   };
 }
 

@@ -1,4 +1,5 @@
 // UCPNodeSelector's decisions and patches, against a real embedded store (accounts and config-toml).
+import { keys } from '@orca/cluster';
 import { Directory } from '@orca/identity';
 import { EmbeddedStore } from '@orca/store';
 import { parseUcpConfigToml, readUcpConfigRevision, writeUcpConfig } from '@orca/ucp-config';
@@ -127,6 +128,72 @@ describe('KubeNodeSelector', () => {
     expect(await patchOf(review('bob', deployment, { operation: 'UPDATE' }))).toBeDefined();
     expect(await patchOf(review('bob', { kind: 'ConfigMap', data: {} }))).toBeUndefined();
     expect(await patchOf(review('bob', pod, { operation: 'DELETE' }))).toBeUndefined();
+  });
+
+  it('refuses a pod spec naming a manager node in nodeName for users kept off managers', async () => {
+    const spec = (id: string, hostname: string, role: string) => ({
+      id,
+      role,
+      hostname,
+      address: '127.0.0.1',
+      runtime: 'process',
+      facts: {},
+      createdAt: new Date().toISOString(),
+    });
+    await store.put(keys.nodeSpec('m1'), JSON.stringify(spec('m1', 'Manager-One', 'swarm-manager')));
+    await store.put(keys.nodeSpec('w1'), JSON.stringify(spec('w1', 'worker-one', 'swarm-worker')));
+    const on = (node: string) => ({
+      kind: 'Pod',
+      metadata: { name: 'p' },
+      spec: { ...pod.spec, nodeName: node },
+    });
+    const onTemplate = (node: string) => ({
+      kind: 'Deployment',
+      metadata: { name: 'd' },
+      spec: { template: { spec: { ...deployment.spec.template.spec, nodeName: node } } },
+    });
+    const responseOf = async (body: unknown) =>
+      ((await selector.review(body)) as { response: Record<string, unknown> }).response;
+    const refused = {
+      uid: 'u',
+      allowed: false,
+      status: {
+        code: 403,
+        reason: 'Forbidden',
+        message:
+          'user "bob" may not run Pod p on manager node "manager-one" (spec.nodeName): the UCP ' +
+          'scheduling configuration keeps their workloads off managers',
+      },
+    };
+    // The manager's Kubernetes node name, as FakeNodeLoop names it (kubeNodeName).
+    expect(await responseOf(review('bob', on('manager-one')))).toEqual(refused);
+    expect(await responseOf(review('bob', onTemplate('manager-one')))).toMatchObject({
+      allowed: false,
+      status: { message: expect.stringContaining('Deployment d on manager node "manager-one"') },
+    });
+    expect(await responseOf(review('bob', onTemplate('manager-one'), { operation: 'UPDATE' }))).toMatchObject(
+      { allowed: false },
+    );
+    // Workers and unknown nodes: admitted (and patched as ever); admins, system users, kube-system too.
+    expect(await responseOf(review('bob', on('worker-one')))).toMatchObject({ allowed: true });
+    expect(await responseOf(review('bob', on('nowhere')))).toMatchObject({ allowed: true });
+    expect(await responseOf(review('ada', on('manager-one')))).toEqual({ uid: 'u', allowed: true });
+    expect(
+      await responseOf(review('system:serviceaccount:kube-system:daemon-set-controller', on('manager-one'))),
+    ).toEqual({ uid: 'u', allowed: true });
+    expect(await responseOf(review('bob', on('manager-one'), { namespace: 'kube-system' }))).toEqual({
+      uid: 'u',
+      allowed: true,
+    });
+    // A pod's spec cannot change: its updates are not reviewed again.
+    expect(await responseOf(review('bob', on('manager-one'), { operation: 'UPDATE' }))).toEqual({
+      uid: 'u',
+      allowed: true,
+    });
+    // Once users may run on managers, bob's pod is admitted; then the admins are the ones kept off.
+    await setScheduling(false, true);
+    expect(await responseOf(review('bob', on('manager-one')))).toEqual({ uid: 'u', allowed: true });
+    expect(await responseOf(review('ada', on('manager-one')))).toMatchObject({ allowed: false });
   });
 
   it('refuses malformed reviews with ReviewError', async () => {

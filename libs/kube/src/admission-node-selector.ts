@@ -12,7 +12,10 @@
 // (`system:` users, kube-system's service accounts) are left alone.
 //
 // Unlike UCP 3.0, which appended one more node selector term (terms are ORed, so a user's own term
-// could still reach a manager), the requirement is added to every term, and only once.
+// could still reach a manager), the requirement is added to every term, and only once. And a pod
+// spec whose `nodeName` names a manager is refused for those users: it bypasses the scheduler, so
+// no affinity applies to it (a kubelet would refuse it on its node; kwok refuses nothing).
+import { keys, kubeNodeName, parseNodeKey, type NodeSpec } from '@orca/cluster';
 import { getAccount } from '@orca/identity';
 import type { Store } from '@orca/store';
 import { readUcpConfig } from '@orca/ucp-config';
@@ -88,6 +91,12 @@ function podSpecPointer(object: KubeObject): string {
   return '/spec/template/spec';
 }
 
+/** Pods and Jobs only on create (their pod spec cannot change afterwards); workloads also on update. */
+function mutable(object: KubeObject, operation: string | undefined): boolean {
+  if (operation === 'CREATE') return true;
+  return operation === 'UPDATE' && object.kind !== 'Pod' && object.kind !== 'Job';
+}
+
 /** Kubernetes' own components: their pods (and the pods they make from templates) are not changed. */
 export function isSystemUser(user: string): boolean {
   if (user.startsWith(`${SERVICE_ACCOUNT_PREFIX}${KUBE_SYSTEM_NAMESPACE}:`)) return true;
@@ -113,12 +122,47 @@ export class KubeNodeSelector {
       : scheduling.enable_user_ucp_scheduling;
   }
 
+  /**
+   * Whether a Kubernetes node is a manager's: FakeNodeLoop gives every manager in the store its
+   * Node, labelled com.docker.ucp.collection.system=true, and keeps that label on it. Read from the
+   * store so that it answers wherever the webhooks run, with no call back to the apiserver.
+   */
+  private async isManagerNode(name: string): Promise<boolean> {
+    const { kvs } = await this.store.range(keys.nodesPrefix);
+    for (const kv of kvs) {
+      if (parseNodeKey(kv.key)?.part !== 'spec') continue;
+      const node = JSON.parse(kv.value) as NodeSpec;
+      if (node.role === 'swarm-manager' && kubeNodeName(node) === name) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Why the request is refused: its pod spec names a manager node in `nodeName` for a user whose
+   * workloads may not run on managers. Undefined when it is admitted (to be patched or not).
+   */
+  async refusal(request: AdmissionRequest): Promise<string | undefined> {
+    const object = request.object;
+    if (!object || !mutable(object, request.operation)) return undefined;
+    if (request.namespace === KUBE_SYSTEM_NAMESPACE) return undefined;
+    const nodeName = (podSpecOf(object) as { nodeName?: unknown } | undefined)?.nodeName;
+    if (typeof nodeName !== 'string' || nodeName === '') return undefined;
+    const user = request.userInfo?.username ?? '';
+    if (isSystemUser(user)) return undefined;
+    const groups = Array.isArray(request.userInfo?.groups) ? request.userInfo.groups : [];
+    if (await this.allowsManagerScheduling(user, groups)) return undefined;
+    if (!(await this.isManagerNode(nodeName))) return undefined;
+    const name = object.metadata?.name || object.metadata?.generateName || request.name || '';
+    return (
+      `user "${user}" may not run ${object.kind ?? 'workload'} ${name} on manager node "${nodeName}" ` +
+      '(spec.nodeName): the UCP scheduling configuration keeps their workloads off managers'
+    );
+  }
+
   /** The JSONPatch for one admission request, or undefined when the object stays as it is. */
   async patch(request: AdmissionRequest): Promise<unknown[] | undefined> {
     const object = request.object;
-    if (!object) return undefined;
-    const createOnly = object.kind === 'Pod' || object.kind === 'Job';
-    if (request.operation !== 'CREATE' && (createOnly || request.operation !== 'UPDATE')) return undefined;
+    if (!object || !mutable(object, request.operation)) return undefined;
     if (request.namespace === KUBE_SYSTEM_NAMESPACE) return undefined;
     const spec = podSpecOf(object) as { affinity?: unknown } | undefined;
     if (!spec) return undefined;
@@ -135,18 +179,21 @@ export class KubeNodeSelector {
   /** The reply to one AdmissionReview; throws ReviewError (→ 400) for a malformed one. */
   async review(body: unknown): Promise<Record<string, unknown>> {
     const { apiVersion, request } = parseReview(body);
-    const patch = await this.patch(request);
+    const refusal = await this.refusal(request);
+    const patch = refusal ? undefined : await this.patch(request);
     return {
       apiVersion,
       kind: 'AdmissionReview',
-      response: patch
-        ? {
-            uid: request.uid,
-            allowed: true,
-            patchType: 'JSONPatch',
-            patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
-          }
-        : { uid: request.uid, allowed: true },
+      response: refusal
+        ? { uid: request.uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: refusal } }
+        : patch
+          ? {
+              uid: request.uid,
+              allowed: true,
+              patchType: 'JSONPatch',
+              patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+            }
+          : { uid: request.uid, allowed: true },
     };
   }
 }

@@ -115,8 +115,8 @@ export class KubeAdmission {
     return !!account && account.isActive && account.isAdmin;
   }
 
-  /** Full Control on the namespace: every Kubernetes operation there. */
-  private async hasFullControl(user: string, namespace: string): Promise<boolean> {
+  /** Full Control on the namespace: every Kubernetes operation there (UCP's isfullcontrol). */
+  async hasFullControl(user: string, namespace: string): Promise<boolean> {
     const subject = await subjectOf(this.store, this.authorizer, user);
     if (!subject) return false;
     const snapshot = await this.authorizer.snapshot(subject);

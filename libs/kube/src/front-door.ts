@@ -327,7 +327,7 @@ export interface KubeFrontDoorOptions {
    * still be active); service-account tokens, and opaque bearer tokens that are not UCP session
    * tokens, go to the apiserver's TokenReview. Without it, only orca's credentials are accepted.
    */
-  orcaIssuer?: string;
+  orcaIssuer?: string | (() => string);
   log?: { warn(message: string): void };
 }
 
@@ -393,7 +393,8 @@ export class KubeFrontDoor {
    */
   private isServiceAccountJwt(token: string): boolean {
     const claims = jwtClaims(token);
-    if (!claims || !this.options.orcaIssuer || claims.iss === this.options.orcaIssuer) return false;
+    const orca = this.options.orcaIssuer;
+    if (!claims || !orca || claims.iss === (typeof orca === 'string' ? orca : orca())) return false;
     return (
       (typeof claims['kubernetes.io'] === 'object' && claims['kubernetes.io'] !== null) ||
       claims.iss === 'kubernetes/serviceaccount'
@@ -509,8 +510,9 @@ export class KubeFrontDoor {
           }
           const status = incoming.statusCode ?? 502;
           res.writeHead(status, headers);
-          // Send headers now: a watch may not produce its first event for a long time.
-          res.flushHeaders();
+          // A streamed answer (a watch, logs -f: no Content-Length) may not produce its first bytes
+          // for a long time, so its headers go now; any other answer's go with its body, in one write.
+          if (incoming.headers['content-length'] === undefined) res.flushHeaders();
           // A refusal's Status message goes into its audit record (others are reported on 'close').
           if (audit.audited && status >= 400)
             collectStatusMessage(incoming, (message) => audit.report(status, message));

@@ -17,6 +17,8 @@ export interface KubeIdentity {
 
 export interface IdTokenVerifier {
   verifyIdToken(token: string, audience?: string): Record<string, unknown>;
+  /** The cluster's issuer (the same on every manager; an admin may change it). */
+  readonly issuer?: string;
 }
 
 const unauthorized = (message: string) => new ApiError(401, 'UNAUTHORIZED', message);

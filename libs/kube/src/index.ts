@@ -10,3 +10,5 @@ export * from './namespaces.js';
 export * from './service.js';
 export * from './rbac-sync.js';
 export * from './subjects.js';
+export * from './webhook-worker.js';
+export * from './ucp-authz.js';

@@ -14,6 +14,7 @@ import { KubeAuthenticator, type IdTokenVerifier } from './identity.js';
 import { syncRbac } from './rbac-sync.js';
 import { KubeUpstream, type KubeUpstreamSettings } from './upstream.js';
 import { ADMISSION_WEBHOOK_PATH, MUTATING_ADMISSION_WEBHOOK_PATH, webhookHandler } from './webhooks.js';
+import { WebhookWorker } from './webhook-worker.js';
 
 export const ADMISSION_CONFIGURATION_NAME = 'orca-ucp-authorization';
 export const NODE_SELECTOR_CONFIGURATION_NAME = 'orca-ucp-node-selector';
@@ -32,6 +33,11 @@ export interface KubeServiceOptions extends KubeUpstreamSettings {
   /** Serving certificate for the front door and the CAs whose client certificates it asks for. */
   tls: Pick<ServerOptions, 'key' | 'cert' | 'ca'>;
   trustedWebhookCaller(certificatePem: string): Promise<boolean>;
+  /**
+   * The port the webhooks are also answered on by a worker thread (0: any free one), which the
+   * admission registrations then name; absent: only on the controller's port.
+   */
+  webhookPort?: number;
   log: { log(message: string): void; warn(message: string): void };
   /** Only the leader writes to the apiserver (registration, RoleBindings); default: always. */
   isLeader?: () => boolean;
@@ -159,6 +165,7 @@ export class KubeService {
   private timer?: NodeJS.Timeout;
   private lastProblem = '';
   private stopped = false;
+  private webhookWorker?: WebhookWorker;
 
   constructor(private readonly options: KubeServiceOptions) {
     this.upstream = new KubeUpstream(options);
@@ -172,8 +179,8 @@ export class KubeService {
         watchedAccounts(options.store, options.log),
       ),
       tls: options.tls,
-      // orca's OpenID Connect provider is mounted at /oidc on the controller (the apiserver's --oidc-issuer-url).
-      orcaIssuer: `${options.controllerUrl}/oidc`,
+      // The cluster's OIDC issuer (one for every manager; an admin may change it): its ID tokens are orca's to check.
+      orcaIssuer: () => options.oidc.issuer ?? `${options.controllerUrl}/oidc`,
       log: options.log,
     });
     this.reviewer = new KubeAccessReviewer(options.store, options.authorizer, options.authorization);
@@ -195,6 +202,18 @@ export class KubeService {
 
   async start(): Promise<void> {
     await this.frontDoor.listen(this.options.port, this.options.host);
+    if (this.options.webhookPort !== undefined) {
+      const { key, cert, ca } = this.options.tls;
+      this.webhookWorker = await WebhookWorker.start({
+        store: this.options.store,
+        host: this.options.host,
+        port: this.options.webhookPort,
+        tls: { key: String(key), cert: String(cert), ca: (Array.isArray(ca) ? ca : [ca]).map(String) },
+        authorization: this.options.authorization,
+        trustedCaller: (pem) => this.options.trustedWebhookCaller(pem),
+        log: this.options.log,
+      });
+    }
     const tick = async () => {
       if (this.options.isLeader?.() ?? true) {
         const registered = await this.ensureAdmissionRegistration().catch(() => false);
@@ -205,9 +224,15 @@ export class KubeService {
     void tick();
   }
 
+  /** Where the apiserver is to call the webhooks: the worker's port when it runs, else the controller's. */
+  get webhookUrl(): string {
+    return this.webhookWorker?.url ?? this.options.controllerUrl;
+  }
+
   /** One pass of the registration loop; true when both configurations are as they should be. */
   async ensureAdmissionRegistration(): Promise<boolean> {
-    const { controllerUrl, controllerCaPem } = this.options;
+    const { controllerCaPem } = this.options;
+    const controllerUrl = this.webhookUrl;
     const validating = await this.ensureWebhookConfiguration(
       'validatingwebhookconfigurations',
       admissionRegistration(controllerUrl, controllerCaPem),
@@ -282,6 +307,7 @@ export class KubeService {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.frontDoor.close();
+    await this.webhookWorker?.close();
     this.upstream.close();
   }
 }

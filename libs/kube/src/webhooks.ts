@@ -34,7 +34,9 @@ export interface WebhookOptions {
  * How long a connection whose client certificate passed the check is trusted without asking again.
  * The apiserver keeps its webhook connections open and calls at request rate; the check (chain
  * against the current cluster bundle, read from the store) still runs on every new connection, on
- * a changed certificate, and at least this often, so a rotated CA applies within seconds.
+ * a changed certificate, and at least this often, so a rotated CA applies within seconds. Once a
+ * trusted connection's time is up, its next review is answered while the check runs again beside
+ * it (the check may wait on the controller's busier thread); a connection that fails it is closed.
  */
 const TRUSTED_CONNECTION_MS = 5_000;
 const trustedConnections = new WeakMap<TLSSocket, { raw: Buffer; until: number }>();
@@ -44,10 +46,24 @@ async function isTrustedCaller(socket: TLSSocket, options: WebhookOptions): Prom
   const known = trustedConnections.get(socket);
   // TLS 1.3 has no renegotiation: the peer's certificate is the one checked for this connection.
   // (Reading it again costs more than the rest of a decision.)
-  if (known && now < known.until && socket.getProtocol?.() === 'TLSv1.3') return true;
+  const sameCertificate = socket.getProtocol?.() === 'TLSv1.3';
+  if (known && now < known.until && sameCertificate) return true;
   const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(false) : undefined;
   if (!cert || !cert.raw) return false;
-  if (known && now < known.until && known.raw.equals(cert.raw)) return true;
+  if (known && (sameCertificate || known.raw.equals(cert.raw))) {
+    if (now < known.until) return true;
+    known.until = now + TRUSTED_CONNECTION_MS;
+    const pem = certificateDerToPem(cert.raw);
+    void options.trustedCaller(pem).then(
+      (trusted) => {
+        if (trusted) return;
+        trustedConnections.delete(socket);
+        socket.destroy();
+      },
+      () => undefined,
+    );
+    return true;
+  }
   if (!(await options.trustedCaller(certificateDerToPem(cert.raw)))) {
     trustedConnections.delete(socket);
     return false;

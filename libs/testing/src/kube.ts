@@ -1,7 +1,9 @@
 // Runs a real Kubernetes control plane for tests: kube-apiserver (storage in etcd under its own
 // prefix), kube-controller-manager, kube-scheduler and kwok with one fake Node, all bound to
-// 127.0.0.1 on free ports, with certificates made for the run. The binaries are built from Go
-// modules by scripts/kube-binaries.mjs into a cache outside the repository (`npm test` builds them).
+// 127.0.0.1 on free ports, with certificates made for the run; and startOrcaKube, the same control
+// plane configured as orca's reconciler configures a manager's, in front of an orca controller. The
+// binaries are built from Go modules by scripts/kube-binaries.mjs into a cache outside the
+// repository (`npm test` builds them).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,8 +12,23 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import {
+  DEFAULT_COMPONENT_SETTINGS,
+  KubePki,
+  httpsUrl,
+  kubeComponents,
+  kubeNodeFiles,
+  managerControllerUrl,
+  type CertificateAuthorityService,
+  type ComponentSettings,
+  type NodeSpec,
+} from '@orca/cluster';
 import { CertificateAuthority, createRootCa, generateKeyPair } from '@orca/pki';
+import type { Store } from '@orca/store';
+import JSZip from 'jszip';
+import * as oidcClient from 'openid-client';
 import { startEtcd } from './etcd.js';
+import { basicAuth, httpsCall as httpsExchange } from './https.js';
 import { freePort } from './net.js';
 
 /** UCP's Kubernetes service range (a range given to the apiserver, not a destination). */
@@ -46,6 +63,21 @@ export interface KubeClusterOptions {
   kwokConfig?: string;
   /** How long to wait for the whole control plane (apiserver ready, node Ready); default 90 s. */
   startTimeoutMs?: number;
+  /**
+   * Sign every certificate with this CA (orca's cluster CA) instead of fresh test CAs: the
+   * apiserver trusts it for clients and for the front proxy, as a manager's apiserver does.
+   */
+  ca?: CertificateAuthority;
+  /** The front proxy's identity, a certificate from `ca`; default one issued as `front-proxy-client`. */
+  frontProxy?: { certPem: string; keyPem: string };
+  /** The service-account key pair (apiserver and controller-manager); default a fresh one. */
+  serviceAccount?: { publicKeyPem: string; privateKeyPem: string };
+  /**
+   * The apiserver's flags in place of the harness's own (startOrcaKube passes orca's reconciler's).
+   * The harness still sets its etcd: plain HTTP on loopback under a fresh prefix, so etcd TLS flags
+   * are dropped. `extraApiserverArgs` apply on top.
+   */
+  apiserverArgs?: string[];
 }
 
 export interface KubectlResult {
@@ -101,6 +133,67 @@ export interface KubeCluster {
   pids(): Record<string, number | undefined>;
   /** Stops every component (and the etcd it started), then removes the temp dir. Idempotent. */
   stop(): Promise<void>;
+}
+
+/**
+ * Runs the installed kubectl with only this kubeconfig (KUBECONFIG cleared): exit code and output,
+ * killed after `timeoutMs` (default 30 s).
+ */
+export function runKubectl(
+  kubeconfig: string,
+  args: string[],
+  options: { input?: string; timeoutMs?: number; cacheDir?: string } = {},
+): Promise<KubectlResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'kubectl',
+      [
+        `--kubeconfig=${kubeconfig}`,
+        ...(options.cacheDir ? [`--cache-dir=${options.cacheDir}`] : []),
+        ...args,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/**
+ * Polls `probe` every `intervalMs` (default 300) until it gives a value other than undefined; a
+ * throw counts as not yet. Fails after `timeoutMs` with the last error, if any.
+ */
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  intervalMs = 300,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${what} not within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await delay(intervalMs);
+  }
 }
 
 /** The repository root: the nearest parent with package.json (works from src/ and from dist/). */
@@ -263,6 +356,30 @@ function fakeNode(name: string): unknown {
   };
 }
 
+const flagName = (arg: string): string => arg.split('=')[0] ?? arg;
+
+/** `args` with `overrides` appended, each replacing the flag of the same name. */
+function withFlags(args: readonly string[], overrides: readonly string[]): string[] {
+  const replaced = new Set(overrides.map(flagName));
+  return [...args.filter((arg) => !replaced.has(flagName(arg))), ...overrides];
+}
+
+/** The test etcd speaks plain HTTP: a manager's ucp-kv client certificate flags do not apply. */
+const ETCD_TLS_FLAGS = new Set(['--etcd-cafile', '--etcd-certfile', '--etcd-keyfile']);
+
+async function issueWith(
+  ca: CertificateAuthority,
+  commonName: string,
+): Promise<{ certPem: string; keyPem: string }> {
+  const keys = await generateKeyPair();
+  const { certPem } = await ca.issueServerCertificate({
+    publicKeyPem: keys.publicKeyPem,
+    commonName,
+    hosts: [],
+  });
+  return { certPem, keyPem: keys.privateKeyPem };
+}
+
 interface NodeStatusView {
   status?: { conditions?: { type: string; status: string }[] };
 }
@@ -310,8 +427,9 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
     ];
     const server = `https://127.0.0.1:${apiPort}`;
 
-    // Certificates: one test CA signs the serving cert and every client cert (user = CN, group = O).
-    const ca = new CertificateAuthority(await createRootCa({ commonName: 'orca-kube-test-ca' }));
+    // Certificates: one CA signs the serving cert and every client cert (user = CN, group = O).
+    const ca =
+      options.ca ?? new CertificateAuthority(await createRootCa({ commonName: 'orca-kube-test-ca' }));
     const file = async (name: string, content: string, secret = false): Promise<string> => {
       const path = join(dir, name);
       await writeFile(path, content);
@@ -360,25 +478,21 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
     const scheduler = await issue('scheduler', 'system:kube-scheduler', undefined, []);
     // kwok plays every kubelet: it needs nodes, pods, leases and events across namespaces.
     const kwok = await issue('kwok', 'kwok-controller', 'system:masters', []);
-    // Its own CA, as the apiserver docs ask: a request-header CA must not also be the client CA.
-    const frontProxyCa = new CertificateAuthority(
-      await createRootCa({ commonName: 'orca-kube-test-front-proxy-ca' }),
-    );
+    // Its own CA, as the apiserver docs ask: a request-header CA must not also be the client CA
+    // (orca's apiserver uses the cluster CA for both, and only admits its front proxy's name).
+    const frontProxyCa =
+      options.ca ??
+      new CertificateAuthority(await createRootCa({ commonName: 'orca-kube-test-front-proxy-ca' }));
     const frontProxyCaPath = await file('front-proxy-ca.crt', frontProxyCa.certPem);
-    const frontProxyKeys = await generateKeyPair();
-    const frontProxyCert = await frontProxyCa.issueServerCertificate({
-      publicKeyPem: frontProxyKeys.publicKeyPem,
-      commonName: 'front-proxy-client',
-      hosts: [],
-    });
+    const frontProxyIdentity = options.frontProxy ?? (await issueWith(frontProxyCa, 'front-proxy-client'));
     const frontProxy = {
       ca: frontProxyCa,
-      certPem: frontProxyCert.certPem,
-      keyPem: frontProxyKeys.privateKeyPem,
-      certPath: await file('front-proxy-client.crt', frontProxyCert.certPem),
-      keyPath: await file('front-proxy-client.key', frontProxyKeys.privateKeyPem, true),
+      certPem: frontProxyIdentity.certPem,
+      keyPem: frontProxyIdentity.keyPem,
+      certPath: await file('front-proxy-client.crt', frontProxyIdentity.certPem),
+      keyPath: await file('front-proxy-client.key', frontProxyIdentity.keyPem, true),
     };
-    const serviceAccountKeys = await generateKeyPair();
+    const serviceAccountKeys = options.serviceAccount ?? (await generateKeyPair());
     const saKeyPath = await file('sa.key', serviceAccountKeys.privateKeyPem, true);
     const saPubPath = await file('sa.pub', serviceAccountKeys.publicKeyPem);
 
@@ -462,7 +576,7 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
       }
     };
 
-    const apiserverArgs = [
+    const harnessArgs = [
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
       `--secure-port=${apiPort}`,
@@ -492,13 +606,18 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
       `--proxy-client-key-file=${frontProxy.keyPath}`,
       '--profiling=false',
     ];
-    const flagName = (arg: string): string => arg.split('=')[0] ?? arg;
-    const extra = options.extraApiserverArgs ?? [];
-    const replaced = new Set(extra.map(flagName));
-    launch('kube-apiserver', binaries.kubeApiserver, [
-      ...apiserverArgs.filter((arg) => !replaced.has(flagName(arg))),
-      ...extra,
-    ]);
+    const etcdArgs = [`--etcd-servers=${etcd.endpoints.join(',')}`, `--etcd-prefix=${etcdPrefix}`];
+    const apiserverArgs = options.apiserverArgs
+      ? withFlags(
+          options.apiserverArgs.filter((arg) => !ETCD_TLS_FLAGS.has(flagName(arg))),
+          etcdArgs,
+        )
+      : harnessArgs;
+    launch(
+      'kube-apiserver',
+      binaries.kubeApiserver,
+      withFlags(apiserverArgs, options.extraApiserverArgs ?? []),
+    );
     await waitFor('kube-apiserver /readyz', async () => (await request('GET', '/readyz')).status === 200);
 
     const created = await request('POST', '/api/v1/nodes', fakeNode(nodeName));
@@ -574,27 +693,7 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
       ca,
       frontProxy,
       kubectl(args, opts = {}) {
-        return new Promise((resolve, reject) => {
-          const child = spawn(
-            'kubectl',
-            [`--kubeconfig=${opts.kubeconfig ?? adminKubeconfig}`, `--cache-dir=${kubectlCacheDir}`, ...args],
-            { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } },
-          );
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-          child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-          const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-          child.on('error', (err) => {
-            clearTimeout(timer);
-            reject(err);
-          });
-          child.on('close', (code, signal) => {
-            clearTimeout(timer);
-            resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-          });
-          child.stdin.end(opts.input ?? '');
-        });
+        return runKubectl(opts.kubeconfig ?? adminKubeconfig, args, { ...opts, cacheDir: kubectlCacheDir });
       },
       request,
       async userKubeconfig(user, group) {
@@ -621,4 +720,283 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
     await stopAll();
     throw err;
   }
+}
+
+/** What startOrcaKube needs of orca's controller (apps/controller's RunningController has it). */
+export interface OrcaKubeController {
+  /** `https://127.0.0.1:<port>` */
+  url: string;
+  store: Store;
+  cas: CertificateAuthorityService;
+  close(): Promise<void>;
+}
+
+export interface OrcaKubeOptions<C extends OrcaKubeController> extends Pick<
+  KubeClusterOptions,
+  'nodeName' | 'kwokServer' | 'kwokConfig' | 'startTimeoutMs'
+> {
+  /** The test's directory: the manager's Kubernetes files and the controller's client files go here. */
+  dir: string;
+  /**
+   * Starts orca's controller with `env` added to the caller's settings: ORCA_KUBE_PORT,
+   * ORCA_KUBE_APISERVER and its files, and ORCA_KEK (the fixture issues material as the controller does).
+   */
+  startController(env: Record<string, string>): Promise<C>;
+  /** Flags on top of what orca's reconciler gives the apiserver (`--name=value` replaces). */
+  extraApiserverArgs?: string[];
+}
+
+export interface OrcaKube<C extends OrcaKubeController> {
+  controller: C;
+  cluster: KubeCluster;
+  /** orca's 6443 front door, `https://127.0.0.1:<port>`. */
+  frontDoor: string;
+  /** orca's cluster CA bundle: what the controller, the front door and the apiserver serve with. */
+  clusterCaPem: string;
+  /** The apiserver's client certificate for orca's webhooks, as orca issues it to managers. */
+  webhookClient: { cert: string; key: string };
+  /** A client bundle made through UCP's POST /api/clientbundle, unzipped: file name → text. */
+  clientBundle(user: string, password: string): Promise<Record<string, string>>;
+  /** The bundle's kube.yml exactly as downloaded, written to `<dir>/<user>-kube.yml`; its path. */
+  bundleKubeconfig(user: string, password: string): Promise<string>;
+  /** Stops the Kubernetes components, then the controller. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * orca's controller in front of a real Kubernetes control plane, set up as a manager runs it: the
+ * apiserver's flags come from the reconciler's builder (libs/cluster kubeComponents), its files
+ * (certificates, webhook kubeconfigs, admission configuration) from kubeNodeFiles with material
+ * from KubePki, and the controller reaches it with KubePki's controller material. Differences from
+ * a manager: the test's etcd (plain HTTP, own prefix), and the harness's kwok node and health ports.
+ * Waits until the leader has registered orca's admission webhooks.
+ */
+export async function startOrcaKube<C extends OrcaKubeController>(
+  options: OrcaKubeOptions<C>,
+): Promise<OrcaKube<C>> {
+  const { dir } = options;
+  const kek = randomBytes(32).toString('base64');
+  const [apiserverPort, frontDoorPort] = [await freePort(), await freePort()];
+  const apiserverUrl = httpsUrl('127.0.0.1', apiserverPort);
+  const clientDir = join(dir, 'kube-client');
+  const upstream = {
+    ca: join(clientDir, 'ca.pem'),
+    proxyCert: join(clientDir, 'front-proxy.pem'),
+    proxyKey: join(clientDir, 'front-proxy-key.pem'),
+    adminCert: join(clientDir, 'admin.pem'),
+    adminKey: join(clientDir, 'admin-key.pem'),
+  };
+  const controller = await options.startController({
+    ORCA_KEK: kek,
+    ORCA_KUBE_PORT: String(frontDoorPort),
+    ORCA_KUBE_APISERVER: apiserverUrl,
+    ORCA_KUBE_CA_FILE: upstream.ca,
+    ORCA_KUBE_PROXY_CERT_FILE: upstream.proxyCert,
+    ORCA_KUBE_PROXY_KEY_FILE: upstream.proxyKey,
+    ORCA_KUBE_ADMIN_CERT_FILE: upstream.adminCert,
+    ORCA_KUBE_ADMIN_KEY_FILE: upstream.adminKey,
+  });
+  let cluster: KubeCluster | undefined;
+  const stop = async (): Promise<void> => {
+    await cluster?.stop();
+    await controller.close();
+  };
+  try {
+    const binaries = kubeBinaryPaths();
+    const certsDir = join(dir, 'node');
+    const node: NodeSpec = {
+      id: 'orcakubetestmanager0000',
+      role: 'swarm-manager',
+      hostname: 'orca-kube-test-manager',
+      address: '127.0.0.1',
+      runtime: 'process',
+      facts: { certsDir },
+      createdAt: new Date().toISOString(),
+    };
+    const settings: ComponentSettings = {
+      ...DEFAULT_COMPONENT_SETTINGS,
+      controllerPort: Number(new URL(controller.url).port),
+      kubernetes: {
+        enabled: true,
+        apiserverPort,
+        // etcd is not run (the harness's is used); the name only completes the settings.
+        binaries: { ...binaries, etcd: 'etcd' },
+      },
+    };
+    const apiserver = kubeComponents(node, settings).find((c) => c.name === 'ucp-kube-apiserver');
+    if (!apiserver) throw new Error('the reconciler plans no ucp-kube-apiserver for a manager');
+
+    // The material as the controller hands it to a manager's agent and keeps for itself.
+    const pki = new KubePki(controller.store, controller.cas, kek);
+    const material = await pki.nodeMaterial(node);
+    const clientMaterial = await pki.controllerMaterial();
+    for (const file of kubeNodeFiles(
+      { material, apiserverUrl, controllerUrl: managerControllerUrl(node, settings) },
+      join(certsDir, 'kube'),
+    )) {
+      await mkdir(dirname(file.path), { recursive: true });
+      await writeFile(file.path, file.content, { mode: file.mode });
+    }
+    // The controller reads these lazily: written before the apiserver is there is soon enough.
+    await mkdir(clientDir, { recursive: true });
+    await writeFile(upstream.ca, clientMaterial.caPem);
+    await writeFile(upstream.proxyKey, clientMaterial.frontProxy.keyPem, { mode: 0o600 });
+    await writeFile(upstream.proxyCert, clientMaterial.frontProxy.certPem);
+    await writeFile(upstream.adminKey, clientMaterial.admin.keyPem, { mode: 0o600 });
+    await writeFile(upstream.adminCert, clientMaterial.admin.certPem);
+
+    cluster = await startKubeCluster({
+      nodeName: options.nodeName,
+      kwokServer: options.kwokServer,
+      kwokConfig: options.kwokConfig,
+      startTimeoutMs: options.startTimeoutMs,
+      apiserverPort,
+      ca: await controller.cas.clusterAuthority(),
+      frontProxy: clientMaterial.frontProxy,
+      serviceAccount: material.serviceAccount,
+      apiserverArgs: apiserver.command.slice(1),
+      extraApiserverArgs: options.extraApiserverArgs,
+    });
+    const kube = cluster;
+    await until('orca registering its admission webhooks', 30_000, async () => {
+      for (const path of [
+        '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/orca-ucp-authorization',
+        '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/orca-ucp-node-selector',
+      ])
+        if ((await kube.request('GET', path)).status !== 200) return undefined;
+      return true;
+    });
+
+    const clusterCaPem = material.caPem;
+    const clientBundle = async (user: string, password: string): Promise<Record<string, string>> => {
+      const reply = await httpsExchange(controller.url, '/api/clientbundle', {
+        method: 'POST',
+        ca: clusterCaPem,
+        auth: basicAuth(user, password),
+      });
+      if (reply.status !== 200) throw new Error(`client bundle of ${user}: ${reply.status} ${reply.text}`);
+      const zip = await JSZip.loadAsync(reply.body);
+      const files: Record<string, string> = {};
+      for (const entry of Object.values(zip.files))
+        if (!entry.dir) files[entry.name] = await entry.async('string');
+      return files;
+    };
+    return {
+      controller,
+      cluster,
+      frontDoor: httpsUrl('127.0.0.1', frontDoorPort),
+      clusterCaPem,
+      webhookClient: { cert: material.webhookClient.certPem, key: material.webhookClient.keyPem },
+      clientBundle,
+      async bundleKubeconfig(user, password) {
+        const kubeYml = (await clientBundle(user, password))['kube.yml'];
+        if (kubeYml === undefined) throw new Error(`the client bundle of ${user} has no kube.yml`);
+        const path = join(dir, `${user.replace(/[^A-Za-z0-9_.-]/g, '_')}-kube.yml`);
+        await writeFile(path, kubeYml, { mode: 0o600 });
+        return path;
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** openid-client's fetch over node:https, trusting only `ca`. */
+function pinnedFetch(ca: string): oidcClient.CustomFetch {
+  return async (url, options) => {
+    const headers: Record<string, string> = {};
+    new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach(
+      (v, k) => (headers[k] = v),
+    );
+    let body: string | undefined;
+    if (options.body instanceof URLSearchParams) {
+      body = options.body.toString();
+      headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
+    } else if (typeof options.body === 'string') body = options.body;
+    const target = new URL(url);
+    const reply = await httpsExchange(target.origin, `${target.pathname}${target.search}`, {
+      method: options.method,
+      headers,
+      body,
+      contentType: null,
+      ca,
+    });
+    const responseHeaders = new Headers();
+    for (const [k, v] of Object.entries(reply.headers)) {
+      if (v !== undefined) responseHeaders.set(k, Array.isArray(v) ? v.join(', ') : v);
+    }
+    return new Response(reply.status === 204 ? null : reply.body, {
+      status: reply.status,
+      headers: responseHeaders,
+    });
+  };
+}
+
+/**
+ * An ID token from orca's OpenID Connect provider at `issuer` (`<controller>/oidc`), as kubectl's
+ * OIDC helpers get one: the authorization code flow with PKCE through the provider's login page,
+ * trusting only `ca`. For `client_id` kubernetes, the one the apiserver accepts.
+ */
+export async function orcaIdToken(
+  issuer: string,
+  ca: string,
+  username: string,
+  password: string,
+): Promise<string> {
+  const config = await oidcClient.discovery(new URL(issuer), 'kubernetes', undefined, oidcClient.None(), {
+    [oidcClient.customFetch]: pinnedFetch(ca),
+  });
+  // A loopback redirect that nothing listens on: the code is read from the Location header.
+  const redirect = 'http://127.0.0.1:38123/callback';
+  const verifier = oidcClient.randomPKCECodeVerifier();
+  const state = oidcClient.randomState();
+  let next = oidcClient.buildAuthorizationUrl(config, {
+    redirect_uri: redirect,
+    scope: 'openid profile groups',
+    code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+  }).href;
+  const cookies = new Map<string, string>();
+  const go = async (url: URL, form?: Record<string, string>) => {
+    const reply = await httpsExchange(url.origin, `${url.pathname}${url.search}`, {
+      method: form ? 'POST' : 'GET',
+      ca,
+      headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+      body: form ? new URLSearchParams(form).toString() : undefined,
+      contentType: 'application/x-www-form-urlencoded',
+    });
+    const set = reply.headers['set-cookie'] ?? [];
+    for (const line of set) {
+      const [pair = ''] = line.split(';');
+      const eq = pair.indexOf('=');
+      cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1));
+    }
+    return reply;
+  };
+  for (let hop = 0; hop < 10; hop++) {
+    const url = new URL(next);
+    if (url.protocol === 'http:') {
+      const tokens = await oidcClient.authorizationCodeGrant(config, url, {
+        pkceCodeVerifier: verifier,
+        expectedState: state,
+      });
+      if (!tokens.id_token) throw new Error('the token response has no id_token');
+      return tokens.id_token;
+    }
+    let reply = await go(url);
+    if (reply.status === 200 && reply.text.includes('<form')) {
+      const action = /action="([^"]+)"/.exec(reply.text)?.[1]?.replace(/&#47;/g, '/');
+      if (!action) throw new Error(`login: a form without action: ${reply.text}`);
+      reply = await go(
+        new URL(action, url),
+        reply.text.includes('type="password"') ? { username, password } : {},
+      );
+    }
+    if (reply.status !== 302 && reply.status !== 303) throw new Error(`login: ${reply.status} ${reply.text}`);
+    next = new URL(String(reply.headers.location), url).href;
+  }
+  throw new Error('too many redirects');
 }

@@ -3,16 +3,14 @@
 // tokens (checked by the apiserver's TokenReview, authorized by UCP grants), `--as`/`--as-group`
 // impersonation (the apiserver asks the authorizers), and audit records for every state-changing
 // request through the front door.
-import { loadControllerConfig } from '@orca/config';
 import { Directory } from '@orca/identity';
-import { generateKeyPair } from '@orca/pki';
-import { freePort, startKubeCluster, type KubeCluster, type KubectlResult } from '@orca/testing';
-import JSZip from 'jszip';
+import { until, type KubeCluster, type KubectlResult, type OrcaKube } from '@orca/testing';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startController, type RunningController } from '../controller.js';
+import type { RunningController } from '../controller.js';
+import { startControllerWithKube } from './test-kube.js';
 
 interface Reply {
   status: number;
@@ -43,17 +41,6 @@ function call(
   });
 }
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms`);
-    await delay(300);
-  }
-}
-
 interface AuditEntry {
   subject: string;
   method: string;
@@ -73,6 +60,7 @@ describe.each(['webhook', 'rbac'] as const)(
     let dir: string;
     let controller: RunningController | undefined;
     let cluster: KubeCluster | undefined;
+    let orca: OrcaKube<RunningController> | undefined;
     let kubePort: number;
     let clusterCaPem: string;
     const kubeconfigs: Record<string, string> = {};
@@ -128,29 +116,7 @@ describe.each(['webhook', 'rbac'] as const)(
       ).toBe(201);
 
     async function bundleFor(name: string, password: string): Promise<void> {
-      const auth = `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}`;
-      const zipped = await new Promise<Buffer>((resolve, reject) => {
-        const req = request(
-          `${controller!.url}/api/clientbundle`,
-          {
-            method: 'POST',
-            ca: clusterCaPem,
-            headers: { authorization: auth },
-            checkServerIdentity: () => undefined,
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve(Buffer.concat(chunks)));
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      });
-      const zip = await JSZip.loadAsync(zipped);
-      const path = join(dir, `${name}-kube.yml`);
-      writeFileSync(path, await zip.file('kube.yml')!.async('string'));
-      kubeconfigs[name] = path;
+      kubeconfigs[name] = await orca!.bundleKubeconfig(name, password);
     }
 
     /** Audit entries (newest first) whose path contains `fragment`. */
@@ -164,127 +130,26 @@ describe.each(['webhook', 'rbac'] as const)(
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'orca-kube-access-'));
-      kubePort = await freePort();
-      const apiPort = await freePort();
-      const file = (name: string, content?: string) => {
-        const path = join(dir, name);
-        if (content !== undefined) writeFileSync(path, content, { mode: 0o600 });
-        return path;
-      };
-      const upstream = {
-        ca: file('apiserver-ca.pem'),
-        proxyCert: file('front-proxy.crt'),
-        proxyKey: file('front-proxy.key'),
-        adminCert: file('kube-admin.crt'),
-        adminKey: file('kube-admin.key'),
-      };
-      controller = await startController(
-        loadControllerConfig({
-          ORCA_DATA_DIR: dir,
-          ORCA_PORT: String(await freePort()),
-          ORCA_ADMIN_PASSWORD: 'orca-admin-pass',
-          ORCA_KUBE_PORT: String(kubePort),
-          ORCA_KUBE_APISERVER: `https://127.0.0.1:${apiPort}`,
-          ORCA_KUBE_CA_FILE: upstream.ca,
-          ORCA_KUBE_PROXY_CERT_FILE: upstream.proxyCert,
-          ORCA_KUBE_PROXY_KEY_FILE: upstream.proxyKey,
-          ORCA_KUBE_ADMIN_CERT_FILE: upstream.adminCert,
-          ORCA_KUBE_ADMIN_KEY_FILE: upstream.adminKey,
-          ORCA_KUBE_AUTHORIZATION: mode,
-        }),
+      orca = await startControllerWithKube(
+        dir,
+        { ORCA_KUBE_AUTHORIZATION: mode },
+        {
+          // kwok runs `kubectl exec` commands locally (in the test's directory).
+          kwokServer: true,
+          kwokConfig: [
+            'apiVersion: kwok.x-k8s.io/v1alpha1',
+            'kind: ClusterExec',
+            'metadata: {name: exec}',
+            `spec: {execs: [{local: {workDir: ${JSON.stringify(dir)}}}]}`,
+          ].join('\n'),
+        },
       );
-      clusterCaPem = await controller.cas.clusterBundle();
-      const clusterCaPath = file('cluster-ca.pem', clusterCaPem);
-      const keys = await generateKeyPair();
-      const issued = await (
-        await controller.cas.clusterAuthority()
-      ).issueServerCertificate({ publicKeyPem: keys.publicKeyPem, commonName: 'kube-apiserver', hosts: [] });
-      const webhookKubeconfig = (name: string, server: string, user: string) =>
-        file(
-          name,
-          JSON.stringify({
-            apiVersion: 'v1',
-            kind: 'Config',
-            clusters: [{ name: 'orca', cluster: { server, 'certificate-authority': clusterCaPath } }],
-            users: [
-              {
-                name: user,
-                user: {
-                  'client-certificate': file('webhook-client.crt', issued.certPem),
-                  'client-key': file('webhook-client.key', keys.privateKeyPem),
-                },
-              },
-            ],
-            contexts: [{ name: 'orca', context: { cluster: 'orca', user } }],
-            'current-context': 'orca',
-          }),
-        );
-      const authzKubeconfig = webhookKubeconfig(
-        'authz-webhook.kubeconfig',
-        `${controller.url}/kube/webhooks/authorize`,
-        'kube-apiserver',
-      );
-      // orca registers its admission webhook; the apiserver's client certificate for it comes from here.
-      const admissionConfig = file(
-        'admission.json',
-        JSON.stringify({
-          apiVersion: 'apiserver.config.k8s.io/v1',
-          kind: 'AdmissionConfiguration',
-          plugins: [
-            {
-              name: 'ValidatingAdmissionWebhook',
-              configuration: {
-                apiVersion: 'apiserver.config.k8s.io/v1',
-                kind: 'WebhookAdmissionConfiguration',
-                kubeConfigFile: webhookKubeconfig('admission.kubeconfig', controller.url, '*'),
-              },
-            },
-            {
-              name: 'MutatingAdmissionWebhook',
-              configuration: {
-                apiVersion: 'apiserver.config.k8s.io/v1',
-                kind: 'WebhookAdmissionConfiguration',
-                kubeConfigFile: webhookKubeconfig('admission.kubeconfig', controller.url, '*'),
-              },
-            },
-          ],
-        }),
-      );
-      cluster = await startKubeCluster({
-        apiserverPort: apiPort,
-        // kwok runs `kubectl exec` commands locally (in the test's directory).
-        kwokServer: true,
-        kwokConfig: [
-          'apiVersion: kwok.x-k8s.io/v1alpha1',
-          'kind: ClusterExec',
-          'metadata: {name: exec}',
-          `spec: {execs: [{local: {workDir: ${JSON.stringify(dir)}}}]}`,
-        ].join('\n'),
-        extraApiserverArgs: [
-          '--kubelet-preferred-address-types=InternalIP',
-          '--authorization-mode=Node,RBAC,Webhook',
-          `--authorization-webhook-config-file=${authzKubeconfig}`,
-          '--authorization-webhook-version=v1',
-          '--authorization-webhook-cache-authorized-ttl=0s',
-          '--authorization-webhook-cache-unauthorized-ttl=0s',
-          `--admission-control-config-file=${admissionConfig}`,
-          `--oidc-issuer-url=${controller.url}/oidc`,
-          '--oidc-client-id=kubernetes',
-          `--oidc-ca-file=${clusterCaPath}`,
-          '--oidc-username-claim=preferred_username',
-          '--oidc-username-prefix=-',
-          '--oidc-groups-claim=groups',
-          // The uid of a service account whose token the front door had reviewed.
-          '--requestheader-uid-headers=X-Remote-Uid',
-        ],
-      });
-      writeFileSync(upstream.ca, cluster.ca.certPem);
-      writeFileSync(upstream.proxyCert, cluster.frontProxy.certPem);
-      writeFileSync(upstream.proxyKey, cluster.frontProxy.keyPem);
-      writeFileSync(upstream.adminCert, cluster.admin.certPem);
-      writeFileSync(upstream.adminKey, cluster.admin.keyPem);
+      controller = orca.controller;
+      cluster = orca.cluster;
+      clusterCaPem = orca.clusterCaPem;
+      kubePort = Number(new URL(orca.frontDoor).port);
 
-      const directory = new Directory(controller.store);
+      const directory = new Directory(orca.controller.store);
       users.bob = (await directory.create({ name: 'bob', password: 'bob-password' })).id;
       await bundleFor('admin', 'orca-admin-pass');
       await bundleFor('bob', 'bob-password');
@@ -295,8 +160,7 @@ describe.each(['webhook', 'rbac'] as const)(
     }, 150_000);
 
     afterAll(async () => {
-      await cluster?.stop();
-      await controller?.close();
+      await orca?.stop();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 

@@ -1,13 +1,19 @@
 // The Kubernetes front door, the authorization webhook and the admission webhook end to end: a
-// controller in-process, a real kube-apiserver/controller-manager/scheduler/kwok (libs/testing)
-// whose Webhook authorizer, admission webhook and OIDC settings point at that controller, and the
-// installed kubectl with client bundles' kube.yml, UCP grants and OIDC ID tokens.
+// controller in-process, a real kube-apiserver/controller-manager/scheduler/kwok configured as orca's
+// reconciler configures a manager's (libs/testing startOrcaKube: Webhook authorizer, admission
+// webhooks and OIDC pointing at that controller), and the installed kubectl with client bundles'
+// kube.yml, UCP grants and OIDC ID tokens.
 import { checkResponse } from '@orca/api';
-import { loadControllerConfig } from '@orca/config';
 import { Directory } from '@orca/identity';
 import { createRootCa, CertificateAuthority, generateKeyPair } from '@orca/pki';
-import { freePort, startKubeCluster, type KubeCluster, type KubectlResult } from '@orca/testing';
-import JSZip from 'jszip';
+import {
+  freePort,
+  orcaIdToken,
+  until,
+  type KubeCluster,
+  type KubectlResult,
+  type OrcaKube,
+} from '@orca/testing';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,8 +22,8 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as client from 'openid-client';
-import { startController, type RunningController } from '../controller.js';
+import type { RunningController } from '../controller.js';
+import { startControllerWithKube } from './test-kube.js';
 
 interface Reply {
   status: number;
@@ -63,107 +69,6 @@ function call(url: string, opts: CallOptions = {}): Promise<Reply> {
   });
 }
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms`);
-    await delay(300);
-  }
-}
-
-/** openid-client's fetch over node:https with the cluster CA pinned. */
-function pinnedFetch(ca: string): client.CustomFetch {
-  return async (url, options) => {
-    const headers: Record<string, string> = {};
-    new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach(
-      (v, k) => (headers[k] = v),
-    );
-    const body =
-      options.body === undefined || options.body === null
-        ? undefined
-        : options.body instanceof URLSearchParams
-          ? options.body.toString()
-          : typeof options.body === 'string'
-            ? options.body
-            : Buffer.from(options.body as ArrayBuffer);
-    if (options.body instanceof URLSearchParams)
-      headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
-    const reply = await call(url, { method: options.method, headers, body, ca });
-    const responseHeaders = new Headers();
-    for (const [k, v] of Object.entries(reply.headers)) {
-      if (v !== undefined) responseHeaders.set(k, Array.isArray(v) ? v.join(', ') : v);
-    }
-    return new Response(reply.status === 204 ? null : reply.body, {
-      status: reply.status,
-      headers: responseHeaders,
-    });
-  };
-}
-
-/** Logs in on the provider's page and returns the ID token of the code flow (PKCE). */
-async function idTokenFor(
-  config: client.Configuration,
-  ca: string,
-  username: string,
-  password: string,
-): Promise<string> {
-  const redirect = 'http://127.0.0.1:38123/callback';
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  let next = client.buildAuthorizationUrl(config, {
-    redirect_uri: redirect,
-    scope: 'openid profile groups',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-  }).href;
-  const cookies = new Map<string, string>();
-  const go = async (url: string, form?: Record<string, string>) => {
-    const body = form ? new URLSearchParams(form).toString() : undefined;
-    const reply = await call(url, {
-      method: form ? 'POST' : 'GET',
-      ca,
-      headers: {
-        cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; '),
-        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      body,
-    });
-    const set = reply.headers['set-cookie'] ?? [];
-    for (const line of Array.isArray(set) ? set : [set]) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1));
-    }
-    return reply;
-  };
-  for (let hop = 0; hop < 10; hop++) {
-    const url = new URL(next);
-    if (url.protocol === 'http:') {
-      const tokens = await client.authorizationCodeGrant(config, url, {
-        pkceCodeVerifier: verifier,
-        expectedState: state,
-      });
-      return tokens.id_token!;
-    }
-    let reply = await go(url.href);
-    if (reply.status === 200 && reply.body.includes('<form')) {
-      const action = /action="([^"]+)"/.exec(reply.body)![1].replace(/&#47;/g, '/');
-      reply = await go(
-        new URL(action, url).href,
-        reply.body.includes('type="password"') ? { username, password } : {},
-      );
-    }
-    if (reply.status !== 302 && reply.status !== 303) throw new Error(`login: ${reply.status} ${reply.body}`);
-    next = new URL(String(reply.headers.location), url).href;
-  }
-  throw new Error('too many redirects');
-}
-
 const kubeconfigJson = (server: string, caPem: string, user: Record<string, string>) =>
   JSON.stringify({
     apiVersion: 'v1',
@@ -184,6 +89,7 @@ describe.each(['webhook', 'rbac'] as const)(
     let dir: string;
     let controller: RunningController | undefined;
     let cluster: KubeCluster | undefined;
+    let orca: OrcaKube<RunningController> | undefined;
     let kubePort: number;
     let clusterCaPem: string;
     let webhookClient: { cert: string; key: string };
@@ -206,132 +112,19 @@ describe.each(['webhook', 'rbac'] as const)(
         body: body === undefined ? undefined : JSON.stringify(body),
       });
 
-    /** A client bundle made through the UCP API, unzipped; kube.yml used exactly as downloaded. */
-    /** A client bundle made through the UCP API, unzipped; kube.yml used exactly as downloaded. */
+    /** A client bundle made through the UCP API; its kube.yml used exactly as downloaded. */
     async function bundleFor(name: string, password: string): Promise<void> {
-      const auth = `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}`;
-      const reply = await new Promise<Buffer>((resolve, reject) => {
-        const req = request(
-          `${controller!.url}/api/clientbundle`,
-          {
-            method: 'POST',
-            ca: clusterCaPem,
-            headers: { authorization: auth },
-            checkServerIdentity: () => undefined,
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve(Buffer.concat(chunks)));
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      });
-      const zip = await JSZip.loadAsync(reply);
-      const path = join(dir, `${name}-kube.yml`);
-      writeFileSync(path, await zip.file('kube.yml')!.async('string'));
-      kubeconfigs[name] = path;
+      kubeconfigs[name] = await orca!.bundleKubeconfig(name, password);
     }
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'orca-kube-'));
-      kubePort = await freePort();
-      const apiPort = await freePort();
-      const file = (name: string, content?: string) => {
-        const path = join(dir, name);
-        if (content !== undefined) writeFileSync(path, content, { mode: 0o600 });
-        return path;
-      };
-      const upstream = {
-        ca: file('apiserver-ca.pem'),
-        proxyCert: file('front-proxy.crt'),
-        proxyKey: file('front-proxy.key'),
-        adminCert: file('kube-admin.crt'),
-        adminKey: file('kube-admin.key'),
-      };
-      controller = await startController(
-        loadControllerConfig({
-          ORCA_DATA_DIR: dir,
-          ORCA_PORT: String(await freePort()),
-          ORCA_ADMIN_PASSWORD: 'orca-admin-pass',
-          ORCA_KUBE_PORT: String(kubePort),
-          ORCA_KUBE_APISERVER: `https://127.0.0.1:${apiPort}`,
-          ORCA_KUBE_CA_FILE: upstream.ca,
-          ORCA_KUBE_PROXY_CERT_FILE: upstream.proxyCert,
-          ORCA_KUBE_PROXY_KEY_FILE: upstream.proxyKey,
-          ORCA_KUBE_ADMIN_CERT_FILE: upstream.adminCert,
-          ORCA_KUBE_ADMIN_KEY_FILE: upstream.adminKey,
-          ORCA_KUBE_AUTHORIZATION: mode,
-        }),
-      );
-      clusterCaPem = await controller.cas.clusterBundle();
-      const clusterCaPath = file('cluster-ca.pem', clusterCaPem);
-
-      // What the reconciler will give the apiserver: a cluster-CA client certificate for the webhooks.
-      const keys = await generateKeyPair();
-      const issued = await (
-        await controller.cas.clusterAuthority()
-      ).issueServerCertificate({ publicKeyPem: keys.publicKeyPem, commonName: 'kube-apiserver', hosts: [] });
-      webhookClient = { cert: issued.certPem, key: keys.privateKeyPem };
-      const webhookKubeconfig = (name: string, server: string, userName: string) =>
-        file(
-          name,
-          JSON.stringify({
-            apiVersion: 'v1',
-            kind: 'Config',
-            clusters: [{ name: 'orca', cluster: { server, 'certificate-authority': clusterCaPath } }],
-            users: [
-              {
-                name: userName,
-                user: {
-                  'client-certificate': file('webhook-client.crt', issued.certPem),
-                  'client-key': file('webhook-client.key', keys.privateKeyPem),
-                },
-              },
-            ],
-            contexts: [{ name: 'orca', context: { cluster: 'orca', user: userName } }],
-            'current-context': 'orca',
-          }),
-        );
-      const authzKubeconfig = webhookKubeconfig(
-        'authz-webhook.kubeconfig',
-        `${controller.url}/kube/webhooks/authorize`,
-        'kube-apiserver',
-      );
-      // Admission webhooks find their client credentials by the webhook's host; '*' matches all.
-      const admissionKubeconfig = webhookKubeconfig('admission.kubeconfig', controller.url, '*');
-      const admissionConfig = file(
-        'admission.json',
-        JSON.stringify({
-          apiVersion: 'apiserver.config.k8s.io/v1',
-          kind: 'AdmissionConfiguration',
-          plugins: [
-            {
-              name: 'ValidatingAdmissionWebhook',
-              configuration: {
-                apiVersion: 'apiserver.config.k8s.io/v1',
-                kind: 'WebhookAdmissionConfiguration',
-                kubeConfigFile: admissionKubeconfig,
-              },
-            },
-            {
-              name: 'MutatingAdmissionWebhook',
-              configuration: {
-                apiVersion: 'apiserver.config.k8s.io/v1',
-                kind: 'WebhookAdmissionConfiguration',
-                kubeConfigFile: admissionKubeconfig,
-              },
-            },
-          ],
-        }),
-      );
-
       // kwok plays the kubelet for logs, exec and port-forward: a log file, local commands, and a
       // local HTTP server standing in for the pod's port 80.
       // The CRI log format kubelets keep (what kwok reads): time, stream, tag, line.
-      const logsFile = file(
-        'pod.log',
+      const logsFile = join(dir, 'pod.log');
+      writeFileSync(
+        logsFile,
         '2026-01-01T00:00:00.000000000Z stdout F line one from kwok\n' +
           '2026-01-01T00:00:01.000000000Z stdout F line two from kwok\n',
       );
@@ -355,46 +148,18 @@ describe.each(['webhook', 'rbac'] as const)(
         `spec: {forwards: [{target: {port: ${podPort}, address: 127.0.0.1}}]}`,
       ].join('\n');
 
-      cluster = await startKubeCluster({
-        apiserverPort: apiPort,
-        kwokServer: true,
-        kwokConfig,
-        extraApiserverArgs: [
-          '--kubelet-preferred-address-types=InternalIP',
-          // Kubernetes' own components are answered by bootstrap RBAC; orca's users by the webhook.
-          '--authorization-mode=Node,RBAC,Webhook',
-          `--authorization-webhook-config-file=${authzKubeconfig}`,
-          '--authorization-webhook-version=v1',
-          // As UCP ran it: grant changes apply to the next request.
-          '--authorization-webhook-cache-authorized-ttl=0s',
-          '--authorization-webhook-cache-unauthorized-ttl=0s',
-          `--admission-control-config-file=${admissionConfig}`,
-          `--oidc-issuer-url=${controller.url}/oidc`,
-          '--oidc-client-id=kubernetes',
-          `--oidc-ca-file=${clusterCaPath}`,
-          '--oidc-username-claim=preferred_username',
-          '--oidc-username-prefix=-',
-          '--oidc-groups-claim=groups',
-        ],
-      });
-      // The apiserver's material for the controller, written after it exists (read lazily).
-      writeFileSync(upstream.ca, cluster.ca.certPem);
-      writeFileSync(upstream.proxyCert, cluster.frontProxy.certPem);
-      writeFileSync(upstream.proxyKey, cluster.frontProxy.keyPem);
-      writeFileSync(upstream.adminCert, cluster.admin.certPem);
-      writeFileSync(upstream.adminKey, cluster.admin.keyPem);
-      await until('admission webhook registration', 30_000, async () =>
-        (
-          await kube().request(
-            'GET',
-            '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/orca-ucp-authorization',
-          )
-        ).status === 200
-          ? true
-          : undefined,
+      orca = await startControllerWithKube(
+        dir,
+        { ORCA_KUBE_AUTHORIZATION: mode },
+        { kwokServer: true, kwokConfig },
       );
+      controller = orca.controller;
+      cluster = orca.cluster;
+      clusterCaPem = orca.clusterCaPem;
+      webhookClient = orca.webhookClient;
+      kubePort = Number(new URL(orca.frontDoor).port);
 
-      const directory = new Directory(controller.store);
+      const directory = new Directory(orca.controller.store);
       for (const name of ['bob', 'carol', 'dave', 'erin']) {
         const account = await directory.create({ name, password: `${name}-password` });
         users[name] = account.id;
@@ -409,8 +174,7 @@ describe.each(['webhook', 'rbac'] as const)(
     }, 150_000);
 
     afterAll(async () => {
-      await cluster?.stop();
-      await controller?.close();
+      await orca?.stop();
       podServer?.close();
       rmSync(dir, { recursive: true, force: true });
     });
@@ -856,21 +620,13 @@ describe.each(['webhook', 'rbac'] as const)(
     });
 
     describe('OpenID Connect ID tokens', () => {
-      let config: client.Configuration;
       let carolToken: string;
       const frontDoor = () => `https://127.0.0.1:${kubePort}`;
+      const idTokenFor = (username: string, password: string) =>
+        orcaIdToken(`${controller!.url}/oidc`, clusterCaPem, username, password);
 
       beforeAll(async () => {
-        config = await client.discovery(
-          new URL(`${controller!.url}/oidc`),
-          'kubernetes',
-          undefined,
-          client.None(),
-          {
-            [client.customFetch]: pinnedFetch(clusterCaPem),
-          },
-        );
-        carolToken = await idTokenFor(config, clusterCaPem, 'carol', 'carol-password');
+        carolToken = await idTokenFor('carol', 'carol-password');
       });
 
       const tokenKubeconfig = (name: string, server: string, caPem: string, token: string) => {
@@ -905,7 +661,7 @@ describe.each(['webhook', 'rbac'] as const)(
 
       it('refuses the ID token of an account deactivated since it was issued', async () => {
         await new Directory(controller!.store).create({ name: 'frank', password: 'frank-password' });
-        const token = await idTokenFor(config, clusterCaPem, 'frank', 'frank-password');
+        const token = await idTokenFor('frank', 'frank-password');
         const path = tokenKubeconfig('frank-oidc', frontDoor(), clusterCaPem, token);
         expect((await kube().kubectl(['auth', 'whoami'], { kubeconfig: path })).code).toBe(0);
         expect((await api('PATCH', '/accounts/frank', { isActive: false })).status).toBe(200);

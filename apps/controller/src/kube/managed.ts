@@ -6,6 +6,7 @@
 // longer a manager), labelled as UCP labelled managers so UCPNodeSelector's node affinity keeps user
 // workloads off them. No ORCA_KUBE_* setting is needed.
 import {
+  KUBE_WEBHOOK_PORT,
   componentSettings,
   httpsUrl,
   keys,
@@ -50,6 +51,8 @@ export async function managedKubeConfig(
     port: frontDoor.port,
     authorization: frontDoor.authorization,
     apiserverUrl: httpsUrl(config.host, settings.kubernetes.apiserverPort),
+    // The apiserver on this manager was given this port for the webhooks (managerWebhookUrl).
+    webhookPort: settings.kubernetes.webhookPort ?? KUBE_WEBHOOK_PORT,
     ...(await writeKubeClientFiles(config.dataDir, pki)),
   };
 }

@@ -4,39 +4,27 @@
 // with UCP's manager labels. User workloads stay off the manager unless config-toml's
 // `[scheduling_configuration]` lets them there, read live (no restart between the cases).
 import { keys, type NodeSpec } from '@orca/cluster';
-import { loadControllerConfig } from '@orca/config';
+import { createCsr, generateKeyPair, MANAGER_ROLE, WORKER_ROLE } from '@orca/pki';
 import { Directory } from '@orca/identity';
-import { generateKeyPair } from '@orca/pki';
 import {
   basicAuth,
-  freePort,
   httpsCall,
-  startKubeCluster,
+  until,
   type KubeCluster,
   type KubectlResult,
+  type OrcaKube,
 } from '@orca/testing';
-import JSZip from 'jszip';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startController, type RunningController } from '../controller.js';
+import type { RunningController } from '../controller.js';
+import { startControllerWithKube } from './test-kube.js';
 import { FakeNodeLoop } from './managed.js';
 
 const MANAGER_NODE = 'orca-manager-1';
 const WORKER_NODE = 'kwok-node-0';
 const OFF_MANAGERS = { key: 'com.docker.ucp.collection.system', operator: 'NotIn', values: ['true'] };
 const ADMIN = basicAuth('admin', 'orca-admin-pass');
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms`);
-    await delay(300);
-  }
-}
 
 interface PodView {
   metadata: { name: string };
@@ -48,6 +36,7 @@ describe('UCPNodeSelector: user workloads stay off manager nodes unless the sche
   let dir: string;
   let controller: RunningController | undefined;
   let cluster: KubeCluster | undefined;
+  let orca: OrcaKube<RunningController> | undefined;
   let fakeNodes: FakeNodeLoop | undefined;
   let clusterCaPem: string;
   let webhookClient: { cert: string; key: string };
@@ -75,16 +64,7 @@ describe('UCPNodeSelector: user workloads stay off manager nodes unless the sche
   }
 
   async function bundleFor(name: string, password: string): Promise<void> {
-    const reply = await httpsCall(controller!.url, '/api/clientbundle', {
-      method: 'POST',
-      ca: clusterCaPem,
-      auth: basicAuth(name, password),
-    });
-    expect(reply.status).toBe(200);
-    const zip = await JSZip.loadAsync(reply.body);
-    const path = join(dir, `${name}-kube.yml`);
-    writeFileSync(path, await zip.file('kube.yml')!.async('string'));
-    kubeconfigs[name] = path;
+    kubeconfigs[name] = await orca!.bundleKubeconfig(name, password);
   }
 
   const templateAffinity = async (name: string) =>
@@ -119,100 +99,11 @@ describe('UCPNodeSelector: user workloads stay off manager nodes unless the sche
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'orca-node-selector-'));
-    const kubePort = await freePort();
-    const apiPort = await freePort();
-    const file = (name: string, content?: string) => {
-      const path = join(dir, name);
-      if (content !== undefined) writeFileSync(path, content, { mode: 0o600 });
-      return path;
-    };
-    const upstream = {
-      ca: file('apiserver-ca.pem'),
-      proxyCert: file('front-proxy.crt'),
-      proxyKey: file('front-proxy.key'),
-      adminCert: file('kube-admin.crt'),
-      adminKey: file('kube-admin.key'),
-    };
-    controller = await startController(
-      loadControllerConfig({
-        ORCA_DATA_DIR: dir,
-        ORCA_PORT: String(await freePort()),
-        ORCA_ADMIN_PASSWORD: 'orca-admin-pass',
-        ORCA_KUBE_PORT: String(kubePort),
-        ORCA_KUBE_APISERVER: `https://127.0.0.1:${apiPort}`,
-        ORCA_KUBE_CA_FILE: upstream.ca,
-        ORCA_KUBE_PROXY_CERT_FILE: upstream.proxyCert,
-        ORCA_KUBE_PROXY_KEY_FILE: upstream.proxyKey,
-        ORCA_KUBE_ADMIN_CERT_FILE: upstream.adminCert,
-        ORCA_KUBE_ADMIN_KEY_FILE: upstream.adminKey,
-      }),
-    );
-    clusterCaPem = await controller.cas.clusterBundle();
-    const clusterCaPath = file('cluster-ca.pem', clusterCaPem);
-    const keyPair = await generateKeyPair();
-    const issued = await (
-      await controller.cas.clusterAuthority()
-    ).issueServerCertificate({ publicKeyPem: keyPair.publicKeyPem, commonName: 'kube-apiserver', hosts: [] });
-    webhookClient = { cert: issued.certPem, key: keyPair.privateKeyPem };
-    const webhookKubeconfig = (name: string, server: string, user: string) =>
-      file(
-        name,
-        JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Config',
-          clusters: [{ name: 'orca', cluster: { server, 'certificate-authority': clusterCaPath } }],
-          users: [
-            {
-              name: user,
-              user: {
-                'client-certificate': file('webhook-client.crt', issued.certPem),
-                'client-key': file('webhook-client.key', keyPair.privateKeyPem),
-              },
-            },
-          ],
-          contexts: [{ name: 'orca', context: { cluster: 'orca', user } }],
-          'current-context': 'orca',
-        }),
-      );
-    const authzKubeconfig = webhookKubeconfig(
-      'authz-webhook.kubeconfig',
-      `${controller.url}/kube/webhooks/authorize`,
-      'kube-apiserver',
-    );
-    // Both admission webhook plugins present the cluster-CA client certificate to orca.
-    const admissionKubeconfig = webhookKubeconfig('admission.kubeconfig', controller.url, '*');
-    const admissionConfig = file(
-      'admission.json',
-      JSON.stringify({
-        apiVersion: 'apiserver.config.k8s.io/v1',
-        kind: 'AdmissionConfiguration',
-        plugins: ['ValidatingAdmissionWebhook', 'MutatingAdmissionWebhook'].map((name) => ({
-          name,
-          configuration: {
-            apiVersion: 'apiserver.config.k8s.io/v1',
-            kind: 'WebhookAdmissionConfiguration',
-            kubeConfigFile: admissionKubeconfig,
-          },
-        })),
-      }),
-    );
-    cluster = await startKubeCluster({
-      apiserverPort: apiPort,
-      nodeName: WORKER_NODE,
-      extraApiserverArgs: [
-        '--authorization-mode=Node,RBAC,Webhook',
-        `--authorization-webhook-config-file=${authzKubeconfig}`,
-        '--authorization-webhook-version=v1',
-        '--authorization-webhook-cache-authorized-ttl=0s',
-        '--authorization-webhook-cache-unauthorized-ttl=0s',
-        `--admission-control-config-file=${admissionConfig}`,
-      ],
-    });
-    writeFileSync(upstream.ca, cluster.ca.certPem);
-    writeFileSync(upstream.proxyCert, cluster.frontProxy.certPem);
-    writeFileSync(upstream.proxyKey, cluster.frontProxy.keyPem);
-    writeFileSync(upstream.adminCert, cluster.admin.certPem);
-    writeFileSync(upstream.adminKey, cluster.admin.keyPem);
+    orca = await startControllerWithKube(dir, {}, { nodeName: WORKER_NODE });
+    controller = orca.controller;
+    cluster = orca.cluster;
+    clusterCaPem = orca.clusterCaPem;
+    webhookClient = orca.webhookClient;
 
     // The manager's fake Node, made as the leader makes it (kwok then keeps it Ready).
     const manager: NodeSpec = {
@@ -224,8 +115,8 @@ describe('UCPNodeSelector: user workloads stay off manager nodes unless the sche
       facts: {},
       createdAt: new Date().toISOString(),
     };
-    await controller.store.put(keys.nodeSpec(manager.id), JSON.stringify(manager));
-    fakeNodes = new FakeNodeLoop(controller.store, controller.kube!, () => true, {
+    await orca.controller.store.put(keys.nodeSpec(manager.id), JSON.stringify(manager));
+    fakeNodes = new FakeNodeLoop(orca.controller.store, orca.controller.kube!, () => true, {
       warn: (m) => process.stderr.write(`${m}\n`),
     });
     await until('the manager fake node Ready', 60_000, async () => {
@@ -237,18 +128,8 @@ describe('UCPNodeSelector: user workloads stay off manager nodes unless the sche
         ? true
         : undefined;
     });
-    await until('the mutating webhook registration', 30_000, async () =>
-      (
-        await kube().request(
-          'GET',
-          '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/orca-ucp-node-selector',
-        )
-      ).status === 200
-        ? true
-        : undefined,
-    );
 
-    const bob = await new Directory(controller.store).create({ name: 'bob', password: 'bob-password' });
+    const bob = await new Directory(orca.controller.store).create({ name: 'bob', password: 'bob-password' });
     await bundleFor('admin', 'orca-admin-pass');
     await bundleFor('bob', 'bob-password');
     await until('the front door reaching the apiserver', 30_000, async () =>
@@ -265,8 +146,7 @@ describe('UCPNodeSelector: user workloads stay off manager nodes unless the sche
 
   afterAll(async () => {
     fakeNodes?.stop();
-    await cluster?.stop();
-    await controller?.close();
+    await orca?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -481,5 +361,184 @@ describe('UCPNodeSelector: user workloads stay off manager nodes unless the sche
       });
     }
     expect((await post(review, false)).status).toBe(401);
+  });
+  it('refuses a pod or pod template whose spec.nodeName names a manager, for users kept off managers', async () => {
+    await scheduling(true, false);
+    const pinnedPod = (name: string, node: string) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'apps' },
+        spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] },
+      });
+    const refused = await ctl('bob', ['apply', '-f', '-'], pinnedPod('on-manager', MANAGER_NODE));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(
+      `user "bob" may not run Pod on-manager on manager node "${MANAGER_NODE}" (spec.nodeName)`,
+    );
+    expect((await kube().request('GET', '/api/v1/namespaces/apps/pods/on-manager')).status).toBe(404);
+    // A template naming the manager: its pods would be made by the (exempt) replicaset controller.
+    const template = await ctl(
+      'bob',
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'pinned-manager', namespace: 'apps' },
+        spec: {
+          selector: { matchLabels: { app: 'pinned-manager' } },
+          template: {
+            metadata: { labels: { app: 'pinned-manager' } },
+            spec: { nodeName: MANAGER_NODE, containers: [{ name: 'c', image: 'busybox' }] },
+          },
+        },
+      }),
+    );
+    expect(template.code).not.toBe(0);
+    expect(template.stderr).toContain(`on manager node "${MANAGER_NODE}"`);
+    // The worker may be named; an admin allowed on managers may name the manager.
+    const onWorker = await ctl('bob', ['apply', '-f', '-'], pinnedPod('on-worker', WORKER_NODE));
+    expect([onWorker.code, onWorker.stderr]).toEqual([0, '']);
+    const admin = await ctl('admin', ['apply', '-f', '-'], pinnedPod('admin-on-manager', MANAGER_NODE));
+    expect([admin.code, admin.stderr]).toEqual([0, '']);
+    // Once users may run on managers, bob may name it too.
+    await scheduling(true, true);
+    const allowed = await ctl('bob', ['apply', '-f', '-'], pinnedPod('on-manager', MANAGER_NODE));
+    expect([allowed.code, allowed.stderr]).toEqual([0, '']);
+    const pod = await get<PodView>('/api/v1/namespaces/apps/pods/on-manager');
+    expect(pod.spec.nodeName).toBe(MANAGER_NODE);
+  });
+
+  describe("the internal endpoints UCP's admission plugins call", () => {
+    let managerCert: { cert: string; key: string };
+    let workerCert: { cert: string; key: string };
+    const internal = (
+      method: string,
+      path: string,
+      who: { cert: string; key: string } | 'admin' | 'bob' | 'none',
+      body?: unknown,
+    ) =>
+      httpsCall(controller!.url, path, {
+        method,
+        ca: clusterCaPem,
+        body,
+        ...(who === 'admin'
+          ? { auth: ADMIN }
+          : who === 'bob'
+            ? { auth: basicAuth('bob', 'bob-password') }
+            : who === 'none'
+              ? {}
+              : who),
+      });
+
+    beforeAll(async () => {
+      const authority = await controller!.cas.clusterAuthority();
+      const { clusterId } = (await controller!.cas.bootstrap(3_600_000)).cluster;
+      const nodeCert = async (nodeId: string, role: typeof MANAGER_ROLE | typeof WORKER_ROLE) => {
+        const keyPair = await generateKeyPair();
+        const issued = await authority.issueNodeCertificate({
+          csrPem: await createCsr(keyPair),
+          nodeId,
+          role,
+          clusterId,
+        });
+        return { cert: issued.certPem, key: keyPair.privateKeyPem };
+      };
+      managerCert = await nodeCert('managernode1', MANAGER_ROLE);
+      workerCert = await nodeCert('workernode01', WORKER_ROLE);
+    });
+
+    it('answer a manager node certificate or an administrator; nobody else', async () => {
+      for (const who of [managerCert, 'admin'] as const) {
+        const reply = await internal('GET', '/api/authz/isadmin?user=admin', who);
+        expect([reply.status, reply.text]).toEqual([200, 'true']);
+      }
+      for (const [who, code] of [
+        [workerCert, 403],
+        [orca!.webhookClient, 401],
+        ['bob', 403],
+        ['none', 401],
+      ] as const) {
+        for (const [method, path] of [
+          ['GET', '/api/authz/isadmin?user=admin'],
+          ['DELETE', '/api/agent/system:serviceaccount:apps:robot'],
+        ]) {
+          const reply = await internal(method, path, who);
+          expect([method, path, code, reply.status]).toEqual([method, path, code, code]);
+          expect(reply.json()).toEqual({
+            errors: [{ code: expect.any(String), message: expect.any(String) }],
+          });
+        }
+      }
+    });
+
+    it('isadmin, isfullcontrol and managerscheduling answer true/false from accounts, grants and config-toml', async () => {
+      const text = async (path: string) => {
+        const reply = await internal('GET', path, managerCert);
+        expect([path, reply.status]).toEqual([path, 200]);
+        return reply.text;
+      };
+      expect(await text('/api/authz/isadmin?user=bob')).toBe('false');
+      expect(await text('/api/authz/isadmin?user=nobody')).toBe('false');
+      // bob has Full Control on apps (beforeAll), nothing on default.
+      expect(await text('/api/authz/isfullcontrol?user=bob&namespace=apps')).toBe('true');
+      expect(await text('/api/authz/isfullcontrol?user=bob&namespace=default')).toBe('false');
+      await scheduling(true, false);
+      expect(await text('/api/authz/managerscheduling?user=bob')).toBe('false');
+      expect(await text('/api/authz/managerscheduling?user=admin')).toBe('true');
+      await scheduling(false, true);
+      expect(await text('/api/authz/managerscheduling?user=bob')).toBe('true');
+      expect(await text('/api/authz/managerscheduling?user=admin')).toBe('false');
+    });
+
+    it('volumeaccess answers per volume (no engine here has any)', async () => {
+      const reply = await internal('POST', '/api/authz/volumeaccess?user=bob', managerCert, {
+        volumes: ['data'],
+      });
+      expect(reply.status).toBe(200);
+      expect(reply.json()).toEqual({
+        volumes: { data: { allowed: false, reason: 'volume data does not exist' } },
+      });
+    });
+
+    it("DELETE /api/agent/<service account> removes the service account's grants, 204 even when there are none", async () => {
+      const robot = 'system:serviceaccount:apps:robot';
+      const granted = await api(
+        'PUT',
+        `/collectionGrants/${encodeURIComponent(robot)}/apps/viewonly?type=namespace`,
+      );
+      expect(granted.status).toBe(201);
+      const grantsOfRobot = async () =>
+        (await api('GET', '/collectionGrants?subjectID=' + encodeURIComponent(robot)))
+          .json<{ grants: { subjectID: string }[] }>()
+          .grants.filter((g) => g.subjectID === robot);
+      expect(await grantsOfRobot()).toHaveLength(1);
+      const deleted = await internal('DELETE', `/api/agent/${robot}`, managerCert);
+      expect([deleted.status, deleted.text]).toEqual([204, '']);
+      expect(await grantsOfRobot()).toEqual([]);
+      expect((await internal('DELETE', `/api/agent/${robot}`, managerCert)).status).toBe(204);
+    });
+
+    it('answers bad input with 400 in UCP error JSON', async () => {
+      for (const [method, path, body] of [
+        ['GET', '/api/authz/isadmin', undefined],
+        ['GET', '/api/authz/isadmin?user=', undefined],
+        ['GET', '/api/authz/isadmin?user=a&user=b', undefined],
+        ['GET', '/api/authz/isfullcontrol?user=bob', undefined],
+        ['GET', '/api/authz/isfullcontrol?user=bob&namespace=Not_A_Namespace', undefined],
+        ['GET', '/api/authz/managerscheduling', undefined],
+        ['POST', '/api/authz/volumeaccess?user=bob', { volumes: 'data' }],
+        ['POST', '/api/authz/volumeaccess?user=bob', 'not json'],
+        ['POST', '/api/authz/volumeaccess', { volumes: [] }],
+        ['DELETE', '/api/agent/bob', undefined],
+        ['DELETE', '/api/agent/system:serviceaccount:apps', undefined],
+      ] as const) {
+        const reply = await internal(method, path, managerCert, body);
+        expect([method, path, reply.status]).toEqual([method, path, 400]);
+        expect(reply.json()).toEqual({
+          errors: [{ code: 'INVALID_REQUEST', message: expect.any(String) }],
+        });
+      }
+    });
   });
 });

@@ -1,0 +1,3 @@
+module orca.local/bench/webhook-client
+
+go 1.22
