@@ -1,7 +1,8 @@
 // EnginePool's routing between a node's ucp-proxy (mutual TLS) and the local engine's socket, with
 // two real servers on loopback standing in for them: the socket is used only for the node whose
 // swarm node id the engine on it reports, for GETs, other requests and hijacked connections alike.
-import { CertificateAuthority, createRootCa, generateKeyPair } from '@orca/pki';
+import { CertificateAuthority, createRootCa } from '@orca/pki';
+import { issueTestIdentity } from '@orca/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -36,13 +37,8 @@ describe('EnginePool with a local engine socket', () => {
   beforeAll(async () => {
     const ca = new CertificateAuthority(await createRootCa({ commonName: 'test-cluster' }));
     const issue = async (commonName: string) => {
-      const keys = await generateKeyPair();
-      const cert = await ca.issueServerCertificate({
-        publicKeyPem: keys.publicKeyPem,
-        commonName,
-        hosts: ['127.0.0.1'],
-      });
-      return { certPem: cert.certPem, keyPem: keys.privateKeyPem };
+      const { cert, key } = await issueTestIdentity(ca, commonName, ['127.0.0.1']);
+      return { certPem: cert, keyPem: key };
     };
     const serving = await issue('127.0.0.1');
     const controller = await issue('controller');

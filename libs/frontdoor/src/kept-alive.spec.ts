@@ -2,7 +2,8 @@
 // ucp-proxy asks): Content-Length and chunked answers, bodiless answers, connection reuse, a kept-
 // alive connection the server closed meanwhile, and an engine that does not answer; and the same
 // client over a unix socket, as the controller reaches its own node's engine.
-import { CertificateAuthority, createRootCa, generateKeyPair } from '@orca/pki';
+import { CertificateAuthority, createRootCa } from '@orca/pki';
+import { issueTestIdentity } from '@orca/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -18,15 +19,10 @@ describe('KeptAliveConnections', () => {
 
   beforeAll(async () => {
     const ca = new CertificateAuthority(await createRootCa({ commonName: 'test-cluster' }));
-    const issue = async (commonName: string) => {
-      const keys = await generateKeyPair();
-      const cert = await ca.issueServerCertificate({
-        publicKeyPem: keys.publicKeyPem,
-        commonName,
-        hosts: ['127.0.0.1'],
-      });
-      return { ca: ca.bundlePem, cert: cert.certPem, key: keys.privateKeyPem };
-    };
+    const issue = async (commonName: string) => ({
+      ca: ca.bundlePem,
+      ...(await issueTestIdentity(ca, commonName, ['127.0.0.1'])),
+    });
     const serving = await issue('127.0.0.1');
     const client = await issue('controller');
     server = createServer({ ...serving, requestCert: true, rejectUnauthorized: true }, (req, res) => {

@@ -3,10 +3,10 @@
 // applying to the very next review, callers from another CA refused, malformed reviews answered
 // 400, other paths 404, and a port already taken reported at start.
 import { Directory } from '@orca/identity';
-import { CertificateAuthority, createRootCa, generateKeyPair, verifyCertificate } from '@orca/pki';
+import { CertificateAuthority, createRootCa, verifyCertificate } from '@orca/pki';
 import { putGrant } from '@orca/rbac';
 import { EmbeddedStore } from '@orca/store';
-import { httpsCall } from '@orca/testing';
+import { httpsCall, issueTestIdentity } from '@orca/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,15 +28,10 @@ describe('WebhookWorker', () => {
     store = new EmbeddedStore({ dir: join(dir, 'store') });
     const cluster = new CertificateAuthority(await createRootCa({ commonName: 'test-cluster' }));
     const other = new CertificateAuthority(await createRootCa({ commonName: 'someone-else' }));
-    const issue = async (ca: CertificateAuthority, commonName: string, hosts: string[] = []) => {
-      const keys = await generateKeyPair();
-      const cert = await ca.issueServerCertificate({ publicKeyPem: keys.publicKeyPem, commonName, hosts });
-      return { cert: cert.certPem, key: keys.privateKeyPem };
-    };
-    const server = await issue(cluster, HOST, [HOST]);
+    const server = await issueTestIdentity(cluster, HOST, [HOST]);
     serving = { ...server, ca: [cluster.bundlePem] };
-    apiserver = await issue(cluster, 'kube-apiserver');
-    stranger = await issue(other, 'kube-apiserver');
+    apiserver = await issueTestIdentity(cluster, 'kube-apiserver');
+    stranger = await issueTestIdentity(other, 'kube-apiserver');
     const directory = new Directory(store);
     userId = (await directory.create({ name: 'webhook-user', password: 'webhook-user-password' })).id;
     worker = await WebhookWorker.start({

@@ -1,7 +1,8 @@
 // The webhook handler in front of another request listener (as the controller runs it in front of
 // its Express application), over real TLS on loopback: webhook paths are answered by the handler
 // and never reach the listener behind it; everything else does; strangers get 401, bad bodies 400.
-import { CertificateAuthority, createRootCa, generateKeyPair, verifyCertificate } from '@orca/pki';
+import { CertificateAuthority, createRootCa, verifyCertificate } from '@orca/pki';
+import { issueTestIdentity } from '@orca/testing';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -24,11 +25,10 @@ describe('webhookHandler in front of an application', () => {
   beforeAll(async () => {
     const cluster = new CertificateAuthority(await createRootCa({ commonName: 'test-cluster' }));
     const other = new CertificateAuthority(await createRootCa({ commonName: 'someone-else' }));
-    const issue = async (ca: CertificateAuthority, commonName: string, hosts: string[] = []) => {
-      const keys = await generateKeyPair();
-      const cert = await ca.issueServerCertificate({ publicKeyPem: keys.publicKeyPem, commonName, hosts });
-      return { ca: cluster.bundlePem, cert: cert.certPem, key: keys.privateKeyPem };
-    };
+    const issue = async (ca: CertificateAuthority, commonName: string, hosts: string[] = []) => ({
+      ca: cluster.bundlePem,
+      ...(await issueTestIdentity(ca, commonName, hosts)),
+    });
     const serving = await issue(cluster, '127.0.0.1', ['127.0.0.1']);
     caller = await issue(cluster, 'kube-apiserver');
     stranger = await issue(other, 'kube-apiserver');

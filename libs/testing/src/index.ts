@@ -4,3 +4,4 @@ export * from './docker.js';
 export * from './kube.js';
 export * from './orca-cluster.js';
 export * from './https.js';
+export * from './certs.js';

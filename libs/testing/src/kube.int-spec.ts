@@ -2,7 +2,7 @@
 // from Go modules, kwok for the node) driven by the installed kubectl.
 import { existsSync } from 'node:fs';
 import { request } from 'node:https';
-import { startKubeCluster, type KubeCluster } from './kube.js';
+import { startKubeCluster, until, type KubeCluster } from './kube.js';
 
 interface PodList {
   items: {
@@ -44,24 +44,6 @@ function whoAmI(
     req.on('error', reject);
     req.end(body);
   });
-}
-
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what} not within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-    await delay(300);
-  }
 }
 
 describe('Kubernetes test harness (real kube-apiserver, controller-manager, scheduler, kwok)', () => {
