@@ -8,8 +8,8 @@ import {
   openSecret,
   sealSecret,
 } from '@orca/pki';
-import type { Store } from '@orca/store';
-import { keys, type ClusterRecord, type NodeRole, type SealedCa } from './model.js';
+import { lastWrite, type Store } from '@orca/store';
+import { ROOT, keys, type ClusterRecord, type NodeRole, type SealedCa } from './model.js';
 import { newId } from './ids.js';
 
 export interface JoinTokens {
@@ -27,9 +27,27 @@ export class ClusterNotInitializedError extends Error {
   }
 }
 
+/** Both CAs' keys share this prefix: a write under it (a rotation here) makes the next use re-read. */
+const CA_PREFIX = `${ROOT}/ca/`;
+/**
+ * How long a loaded CA is used without asking the store whether it changed. Every client
+ * certificate check asks for a CA (each Kubernetes request, new connections to the front doors),
+ * and a store read is a round trip to etcd, or a wait for the embedded store's fsync in flight.
+ * Writes through this process are seen at once (lastWrite); another manager's within this time.
+ */
+const CA_RECHECK_MS = 1_000;
+
+interface LoadedCa {
+  revision: number;
+  ca: CertificateAuthority;
+  checkedAt: number;
+  /** lastWrite(store, CA_PREFIX) when it was checked. */
+  mark: number;
+}
+
 export class CertificateAuthorityService {
-  private clusterCa?: { revision: number; ca: CertificateAuthority };
-  private clientCa?: { revision: number; ca: CertificateAuthority };
+  private clusterCa?: LoadedCa;
+  private clientCa?: LoadedCa;
 
   constructor(
     private readonly store: Store,
@@ -74,10 +92,13 @@ export class CertificateAuthorityService {
     return JSON.parse(kv.value) as ClusterRecord;
   }
 
-  private async load(key: string, cached?: { revision: number; ca: CertificateAuthority }) {
+  private async load(key: string, cached?: LoadedCa): Promise<LoadedCa> {
+    const mark = lastWrite(this.store, CA_PREFIX);
+    const now = Date.now();
+    if (cached && cached.mark === mark && now - cached.checkedAt < CA_RECHECK_MS) return cached;
     const kv = await this.store.get(key);
     if (!kv) throw new ClusterNotInitializedError();
-    if (cached && cached.revision === kv.modRevision) return cached;
+    if (cached && cached.revision === kv.modRevision) return { ...cached, checkedAt: now, mark };
     const sealed = JSON.parse(kv.value) as SealedCa;
     return {
       revision: kv.modRevision,
@@ -85,6 +106,8 @@ export class CertificateAuthorityService {
         certPem: sealed.certPem,
         keyPem: openSecret(sealed.sealedKey, this.kek),
       }),
+      checkedAt: now,
+      mark,
     };
   }
 
