@@ -105,6 +105,12 @@ function peerCertificatePem(socket: TLSSocket): string | undefined {
   return pem;
 }
 
+/** Requests whose answers are streams of events or lines (watches, logs -f). */
+const STREAMED_QUERY = /[?&](watch|follow)=(1|true)(&|$)/;
+
+/** A request body up to this size (Content-Length) is sent upstream whole, with the headers. */
+const SMALL_BODY_BYTES = 64 * 1024;
+
 /** Larger than this, what has arrived is written at once instead of waiting for the turn's end. */
 const RELAY_BATCH_BYTES = 256 * 1024;
 
@@ -114,7 +120,7 @@ const RELAY_BATCH_BYTES = 256 * 1024;
  * one turn of the event loop goes out as one write (at the turn's end, so a watch event is not
  * held back), with backpressure from the client.
  */
-function relayBody(incoming: IncomingMessage, res: ServerResponse): void {
+function relayBody(incoming: IncomingMessage, res: ServerResponse, stream: boolean): void {
   let pending: Buffer[] = [];
   let size = 0;
   let scheduled = false;
@@ -135,10 +141,15 @@ function relayBody(incoming: IncomingMessage, res: ServerResponse): void {
       });
     }
   };
+  // An answer of known length (a create's, a get's) goes out as soon as it is complete.
+  const length = Number(incoming.headers['content-length'] ?? NaN);
+  let received = 0;
   incoming.on('data', (chunk: Buffer) => {
     pending.push(chunk);
     size += chunk.length;
-    if (size >= RELAY_BATCH_BYTES) flush();
+    received += chunk.length;
+    // A watch's or a follow's chunk is an event or a log line on its own: it goes now.
+    if (stream || size >= RELAY_BATCH_BYTES || received === length) flush();
     else if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
@@ -516,7 +527,7 @@ export class KubeFrontDoor {
           // A refusal's Status message goes into its audit record (others are reported on 'close').
           if (audit.audited && status >= 400)
             collectStatusMessage(incoming, (message) => audit.report(status, message));
-          relayBody(incoming, res);
+          relayBody(incoming, res, STREAMED_QUERY.test(req.url ?? ''));
         },
       );
     } catch (error) {
@@ -535,7 +546,14 @@ export class KubeFrontDoor {
       outgoing.destroy();
       audit.report(res.headersSent ? res.statusCode : 0);
     });
-    req.pipe(outgoing);
+    // A small body of known length (creates, updates) goes up in one write with the headers.
+    const length = Number(req.headers['content-length'] ?? NaN);
+    if (length >= 0 && length <= SMALL_BODY_BYTES && req.headers['transfer-encoding'] === undefined) {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => outgoing.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+      req.on('error', () => outgoing.destroy());
+    } else req.pipe(outgoing);
   }
 
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
