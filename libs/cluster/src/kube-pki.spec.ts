@@ -5,7 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CertificateAuthorityService } from './certificate-authority.service.js';
-import { apiserverHosts, KUBE_IDENTITIES, KubePki } from './kube-pki.js';
+import {
+  apiserverHosts,
+  firstAddressOf,
+  KUBE_IDENTITIES,
+  KUBE_SERVICE_CIDR,
+  KUBE_SERVICE_IP,
+  KubePki,
+} from './kube-pki.js';
 import { keys, type NodeSpec } from './model.js';
 
 const KEK = Buffer.alloc(32, 7).toString('base64');
@@ -50,7 +57,7 @@ describe('KubePki', () => {
     const api = parseCertificate(material.apiserver.certPem);
     verifyCertificate(material.apiserver.certPem, bundle);
     expect(api.subject.CN).toBe('kube-apiserver');
-    expect(api.ipAddresses).toEqual(expect.arrayContaining(['127.1.2.3', '127.0.0.1', '10.96.0.1']));
+    expect(api.ipAddresses).toEqual(expect.arrayContaining(['127.1.2.3', '127.0.0.1', KUBE_SERVICE_IP]));
     expect(api.dnsNames).toEqual(
       expect.arrayContaining([
         'localhost',
@@ -99,12 +106,18 @@ describe('KubePki', () => {
     expect(moved.serviceAccount).toEqual(one.serviceAccount);
   });
 
+  it("takes the kubernetes Service's address from the service range", () => {
+    expect(KUBE_SERVICE_IP).toBe(firstAddressOf(KUBE_SERVICE_CIDR));
+    expect(firstAddressOf('127.0.0.0/8')).toBe('127.0.0.1');
+    expect(firstAddressOf('127.0.255.255/32')).toBe('127.1.0.0');
+  });
+
   it('names the node, loopback and the kubernetes Service in the serving certificate', () => {
     expect(apiserverHosts({ address: '127.0.0.1', hostname: 'vm' })).toEqual([
       '127.0.0.1',
       'localhost',
       'vm',
-      '10.96.0.1',
+      KUBE_SERVICE_IP,
       'kubernetes',
       'kubernetes.default',
       'kubernetes.default.svc',

@@ -21,7 +21,14 @@ import { keys, type NodeSpec } from './model.js';
 
 /** UCP's Kubernetes service range; its first address is the `kubernetes` Service's cluster IP. */
 export const KUBE_SERVICE_CIDR = '10.96.0.0/16';
-export const KUBE_SERVICE_IP = '10.96.0.1';
+export const KUBE_SERVICE_IP = firstAddressOf(KUBE_SERVICE_CIDR);
+
+/** The first host address of an IPv4 CIDR (what the apiserver gives the `kubernetes` Service). */
+export function firstAddressOf(cidr: string): string {
+  const octets = cidr.split('/')[0]!.split('.').map(Number);
+  const value = (((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0) + 1;
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+}
 
 /** Who the Kubernetes client certificates name (CN = user, O = group). */
 export const KUBE_IDENTITIES = {
