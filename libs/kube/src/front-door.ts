@@ -162,6 +162,25 @@ function relayBody(incoming: IncomingMessage, res: ServerResponse, stream: boole
   incoming.on('error', () => res.destroy());
 }
 
+/**
+ * A request body of known length up to SMALL_BODY_BYTES, read whole; undefined for a larger or
+ * chunked one (piped as it comes). Reading starts at once, so the body is in by the time the caller
+ * is authenticated; a refused request's body is read and dropped as `req.resume()` would. Never
+ * rejects (a refused request may never look at it): a client that broke off gives undefined.
+ */
+function smallBody(req: IncomingMessage): Promise<Buffer | undefined> | undefined {
+  const length = Number(req.headers['content-length'] ?? NaN);
+  if (!(length >= 0 && length <= SMALL_BODY_BYTES) || req.headers['transfer-encoding'] !== undefined)
+    return undefined;
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('error', () => resolve(undefined));
+    req.on('close', () => resolve(undefined));
+  });
+}
+
 /** What a request does, as the apiserver reads its path (RequestInfo), for the audit log. */
 export interface KubeRequestInfo {
   verb: string;
@@ -480,6 +499,9 @@ export class KubeFrontDoor {
       audit.report(code, message);
       sendStatus(res, code, message);
     };
+    // A small body of known length (creates, updates) is read while the caller is authenticated,
+    // and goes up in one write with the headers.
+    const body = smallBody(req);
     let identity: ForwardedIdentity;
     try {
       identity = await this.identify(req);
@@ -546,14 +568,8 @@ export class KubeFrontDoor {
       outgoing.destroy();
       audit.report(res.headersSent ? res.statusCode : 0);
     });
-    // A small body of known length (creates, updates) goes up in one write with the headers.
-    const length = Number(req.headers['content-length'] ?? NaN);
-    if (length >= 0 && length <= SMALL_BODY_BYTES && req.headers['transfer-encoding'] === undefined) {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => outgoing.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-      req.on('error', () => outgoing.destroy());
-    } else req.pipe(outgoing);
+    if (body) void body.then((data) => (data ? outgoing.end(data) : outgoing.destroy()));
+    else req.pipe(outgoing);
   }
 
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
