@@ -185,6 +185,33 @@ describe('KubeNodeSelector', () => {
       uid: 'u',
       allowed: true,
     });
+    // A pods/binding to a manager (a pending pod placed by hand, as the scheduler would): refused too.
+    const binding = (node: string, kind = 'Node') => ({
+      apiVersion: 'v1',
+      kind: 'Binding',
+      metadata: { name: 'pending' },
+      target: { kind, name: node },
+    });
+    const bind = (user: string, node: string, kind?: string) =>
+      review(user, binding(node, kind), { name: 'pending', subResource: 'binding' });
+    expect(await responseOf(bind('bob', 'manager-one'))).toEqual({
+      uid: 'u',
+      allowed: false,
+      status: {
+        code: 403,
+        reason: 'Forbidden',
+        message:
+          'user "bob" may not bind Pod pending to manager node "manager-one" (pods/binding): the UCP ' +
+          'scheduling configuration keeps their workloads off managers',
+      },
+    });
+    expect(await responseOf(bind('bob', 'worker-one'))).toEqual({ uid: 'u', allowed: true });
+    expect(await responseOf(bind('bob', 'manager-one', 'Pod'))).toEqual({ uid: 'u', allowed: true });
+    expect(await responseOf(bind('ada', 'manager-one'))).toEqual({ uid: 'u', allowed: true });
+    expect(await responseOf(bind('system:kube-scheduler', 'manager-one'))).toEqual({
+      uid: 'u',
+      allowed: true,
+    });
     // A pod's spec cannot change: its updates are not reviewed again.
     expect(await responseOf(review('bob', on('manager-one'), { operation: 'UPDATE' }))).toEqual({
       uid: 'u',
@@ -199,5 +226,10 @@ describe('KubeNodeSelector', () => {
   it('refuses malformed reviews with ReviewError', async () => {
     for (const body of [null, [], {}, { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1' }])
       await expect(selector.review(body)).rejects.toBeInstanceOf(ReviewError);
+    // Fields the decision reads must be what the apiserver sends: strings.
+    for (const field of ['namespace', 'operation', 'name', 'subResource'])
+      await expect(selector.review(review('bob', pod, { [field]: 7 }))).rejects.toThrow(
+        `request.${field} must be a string`,
+      );
   });
 });

@@ -91,6 +91,13 @@ function podSpecPointer(object: KubeObject): string {
   return '/spec/template/spec';
 }
 
+/** The node a Binding names (`target`, a Node: the only kind the apiserver binds to). */
+function bindingTarget(object: KubeObject): unknown {
+  const target = (object as { target?: unknown }).target;
+  if (!isObject(target) || (target.kind !== undefined && target.kind !== 'Node')) return undefined;
+  return target.name;
+}
+
 /** Pods and Jobs only on create (their pod spec cannot change afterwards); workloads also on update. */
 function mutable(object: KubeObject, operation: string | undefined): boolean {
   if (operation === 'CREATE') return true;
@@ -145,18 +152,27 @@ export class KubeNodeSelector {
     const object = request.object;
     if (!object || !mutable(object, request.operation)) return undefined;
     if (request.namespace === KUBE_SYSTEM_NAMESPACE) return undefined;
-    const nodeName = (podSpecOf(object) as { nodeName?: unknown } | undefined)?.nodeName;
+    // A pods/binding (what the scheduler posts) places a pending pod on a node as nodeName would.
+    const binding = request.subResource === 'binding' || object.kind === 'Binding';
+    const nodeName = binding
+      ? bindingTarget(object)
+      : (podSpecOf(object) as { nodeName?: unknown } | undefined)?.nodeName;
     if (typeof nodeName !== 'string' || nodeName === '') return undefined;
     const user = request.userInfo?.username ?? '';
     if (isSystemUser(user)) return undefined;
     const groups = Array.isArray(request.userInfo?.groups) ? request.userInfo.groups : [];
     if (await this.allowsManagerScheduling(user, groups)) return undefined;
     if (!(await this.isManagerNode(nodeName))) return undefined;
-    const name = object.metadata?.name || object.metadata?.generateName || request.name || '';
-    return (
-      `user "${user}" may not run ${object.kind ?? 'workload'} ${name} on manager node "${nodeName}" ` +
-      '(spec.nodeName): the UCP scheduling configuration keeps their workloads off managers'
-    );
+    const name =
+      (binding ? request.name : undefined) ||
+      object.metadata?.name ||
+      object.metadata?.generateName ||
+      request.name ||
+      '';
+    const how = binding
+      ? `bind Pod ${name} to manager node "${nodeName}" (pods/binding)`
+      : `run ${object.kind ?? 'workload'} ${name} on manager node "${nodeName}" (spec.nodeName)`;
+    return `user "${user}" may not ${how}: the UCP scheduling configuration keeps their workloads off managers`;
   }
 
   /** The JSONPatch for one admission request, or undefined when the object stays as it is. */

@@ -77,6 +77,8 @@ export interface AdmissionRequest {
   namespace?: string;
   operation?: string;
   name?: string;
+  /** `binding` for a pods/binding, `status` and so on; absent for the resource itself. */
+  subResource?: string;
   userInfo?: { username?: string; groups?: string[] };
   object?: KubeObject | null;
 }
@@ -90,6 +92,9 @@ export function parseReview(body: unknown): { apiVersion: string; request: Admis
   if (!isObject(request)) throw new ReviewError('request is missing');
   if (typeof request.uid !== 'string' || request.uid === '')
     throw new ReviewError('request.uid must be a string');
+  for (const field of ['namespace', 'operation', 'name', 'subResource'] as const)
+    if (request[field] !== undefined && typeof request[field] !== 'string')
+      throw new ReviewError(`request.${field} must be a string`);
   if (request.userInfo !== undefined && !isObject(request.userInfo))
     throw new ReviewError('request.userInfo must be an object');
   if (request.object !== undefined && request.object !== null && !isObject(request.object))

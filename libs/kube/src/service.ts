@@ -109,7 +109,7 @@ export function nodeSelectorRegistration(controllerUrl: string, caPem: string): 
           caBundle: Buffer.from(caPem).toString('base64'),
         },
         rules: [
-          rule(['CREATE'], [''], ['pods']),
+          rule(['CREATE'], [''], ['pods', 'pods/binding']),
           rule(['CREATE'], ['batch'], ['jobs']),
           rule(['CREATE', 'UPDATE'], [''], ['replicationcontrollers']),
           rule(['CREATE', 'UPDATE'], ['apps'], ['deployments', 'replicasets', 'statefulsets', 'daemonsets']),
@@ -208,7 +208,11 @@ export class KubeService {
         store: this.options.store,
         host: this.options.host,
         port: this.options.webhookPort,
-        tls: { key: String(key), cert: String(cert), ca: (Array.isArray(ca) ? ca : [ca]).map(String) },
+        tls: {
+          key: String(key),
+          cert: String(cert),
+          ca: (ca === undefined ? [] : Array.isArray(ca) ? ca : [ca]).map(String),
+        },
         authorization: this.options.authorization,
         trustedCaller: (pem) => this.options.trustedWebhookCaller(pem),
         log: this.options.log,

@@ -409,6 +409,48 @@ describe('UCPNodeSelector: user workloads stay off manager nodes unless the sche
     expect(pod.spec.nodeName).toBe(MANAGER_NODE);
   });
 
+  it('refuses a pods/binding of a pending pod to a manager, for users kept off managers', async () => {
+    await scheduling(true, false);
+    // A scheduler nobody runs: the pod stays pending until someone binds it.
+    const pending = (name: string) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'apps' },
+        spec: { schedulerName: 'by-hand', containers: [{ name: 'c', image: 'busybox' }] },
+      });
+    const binding = (name: string, node: string) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Binding',
+        metadata: { name },
+        target: { kind: 'Node', name: node },
+      });
+    const bind = (who: string, name: string, node: string) =>
+      ctl(
+        who,
+        ['create', '--raw', `/api/v1/namespaces/apps/pods/${name}/binding`, '-f', '-'],
+        binding(name, node),
+      );
+    for (const name of ['bind-manager', 'bind-worker'])
+      expect((await ctl('bob', ['apply', '-f', '-'], pending(name))).code).toBe(0);
+    const refused = await bind('bob', 'bind-manager', MANAGER_NODE);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(
+      `user "bob" may not bind Pod bind-manager to manager node "${MANAGER_NODE}" (pods/binding)`,
+    );
+    expect((await get<PodView>('/api/v1/namespaces/apps/pods/bind-manager')).spec.nodeName).toBeUndefined();
+    const toWorker = await bind('bob', 'bind-worker', WORKER_NODE);
+    expect([toWorker.code, toWorker.stderr]).toEqual([0, expect.any(String)]);
+    expect((await get<PodView>('/api/v1/namespaces/apps/pods/bind-worker')).spec.nodeName).toBe(WORKER_NODE);
+    // An administrator allowed on managers may bind there.
+    const admin = await bind('admin', 'bind-manager', MANAGER_NODE);
+    expect(admin.code).toBe(0);
+    expect((await get<PodView>('/api/v1/namespaces/apps/pods/bind-manager')).spec.nodeName).toBe(
+      MANAGER_NODE,
+    );
+  });
+
   describe("the internal endpoints UCP's admission plugins call", () => {
     let managerCert: { cert: string; key: string };
     let workerCert: { cert: string; key: string };
