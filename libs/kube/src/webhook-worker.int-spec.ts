@@ -3,10 +3,10 @@
 // applying to the very next review, callers from another CA refused, malformed reviews answered
 // 400, other paths 404, and a port already taken reported at start.
 import { Directory } from '@orca/identity';
-import { CertificateAuthority, createRootCa, verifyCertificate } from '@orca/pki';
+import { CertificateAuthority, createRootCa } from '@orca/pki';
 import { putGrant } from '@orca/rbac';
 import { EmbeddedStore } from '@orca/store';
-import { httpsCall, issueTestIdentity } from '@orca/testing';
+import { httpsCall, issueTestIdentity, signedBy } from '@orca/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,14 +40,7 @@ describe('WebhookWorker', () => {
       port: 0,
       tls: serving,
       authorization: 'webhook',
-      trustedCaller: async (pem) => {
-        try {
-          verifyCertificate(pem, cluster.bundlePem);
-          return true;
-        } catch {
-          return false;
-        }
-      },
+      trustedCaller: signedBy(cluster.bundlePem),
     });
   });
 

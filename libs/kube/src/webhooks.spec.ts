@@ -1,8 +1,8 @@
 // The webhook handler in front of another request listener (as the controller runs it in front of
 // its Express application), over real TLS on loopback: webhook paths are answered by the handler
 // and never reach the listener behind it; everything else does; strangers get 401, bad bodies 400.
-import { CertificateAuthority, createRootCa, verifyCertificate } from '@orca/pki';
-import { issueTestIdentity } from '@orca/testing';
+import { CertificateAuthority, createRootCa } from '@orca/pki';
+import { issueTestIdentity, signedBy } from '@orca/testing';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -40,14 +40,7 @@ describe('webhookHandler in front of an application', () => {
       },
     });
     const webhooks = webhookHandler({
-      trustedCaller: async (pem) => {
-        try {
-          verifyCertificate(pem, cluster.bundlePem);
-          return true;
-        } catch {
-          return false;
-        }
-      },
+      trustedCaller: signedBy(cluster.bundlePem),
       authorization: reviewer('SubjectAccessReview'),
       admission: reviewer('AdmissionReview'),
     });
