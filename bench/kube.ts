@@ -5,7 +5,9 @@
 //    plain JSON and gzip-encoded as kubectl asks for them (goal: the front door within 1.3x of
 //    direct); clients run in a worker thread (kubectl is its own process), and direct and
 //    front-door rounds alternate so that load drifting on the shared machine hits both;
-//  - a watch: time from a create to its ADDED event on an open watch, both ways;
+//  - a watch at 1 and 16 watchers: time from a create (made straight to the apiserver either way) to
+//    its ADDED event at every watcher, watching directly or through the front door (goal: within
+//    1.3x); and a create's own round trip each way;
 //  - the authorization webhook's decision latency at a steady 500 decisions a second from a Go
 //    net/http client in its own process with kept-alive connections, as the apiserver's webhook
 //    client (bench/webhook-client; goal: p99 under 2 ms), on the webhooks' own thread and port as
@@ -179,40 +181,50 @@ async function compareLists(
 }
 
 /**
- * Opens a watch on config maps labelled `run`, creates WATCH_EVENTS of them one at a time, and
- * times each create until its ADDED event arrives. In a worker thread, as the list clients: the
- * client's TLS and parsing must not queue behind the front door on the controller's event loop
- * (kubectl is its own process). Plain CommonJS so the worker needs no module hooks.
+ * `watchers` watches on config maps labelled `run` through one endpoint, and a writer that creates
+ * `events` of them one at a time through another: for each create, the time from its start until
+ * each watcher has its ADDED event, and the create's own round trip. In a worker thread, as the
+ * list clients: the client's TLS and parsing must not queue behind the front door on the
+ * controller's event loop (kubectl is its own process). Plain CommonJS so the worker needs no
+ * module hooks. With no watchers, only the creates are timed.
  */
 const WATCH_WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const { Agent, request } = require('node:https');
-const { base, tls, run, events, headers = {} } = workerData;
+const { watch, writer, run, events, watchers } = workerData;
 const namespace = '/api/v1/namespaces/default/configmaps';
-(async () => {
-  const waiting = new Map();
+const pending = new Map();
+const open = () => new Promise((opened, failed) => {
   let buffer = '';
-  const watch = request(base + namespace + '?watch=true&labelSelector=run%3D' + run,
-    { ...tls, headers, checkServerIdentity: () => undefined }, (res) => {
-      if (res.statusCode !== 200) return parentPort.postMessage({ error: 'watch: ' + res.statusCode });
+  const req = request(watch.base + namespace + '?watch=true&labelSelector=run%3D' + run,
+    { ...watch.tls, headers: watch.headers ?? {}, checkServerIdentity: () => undefined }, (res) => {
+      if (res.statusCode !== 200) return failed(new Error('watch: ' + res.statusCode));
+      opened(req);
       res.setEncoding('utf8');
       res.on('data', (chunk) => {
+        const now = performance.now();
         buffer += chunk;
         for (let nl = buffer.indexOf('\\n'); nl >= 0; nl = buffer.indexOf('\\n')) {
-          const line = buffer.slice(0, nl);
+          const event = JSON.parse(buffer.slice(0, nl));
           buffer = buffer.slice(nl + 1);
-          const event = JSON.parse(line);
-          if (event.type === 'ADDED') waiting.get(event.object.metadata.name)?.();
+          const create = event.type === 'ADDED' && pending.get(event.object.metadata.name);
+          if (!create) continue;
+          create.delays.push(now - create.started);
+          if (create.delays.length === watchers) create.seen();
         }
       });
     });
-  watch.on('error', () => undefined);
-  watch.end();
-  await new Promise((r) => setTimeout(r, 500));
+  req.on('error', failed);
+  req.end();
+});
+(async () => {
+  const opened = await Promise.all(Array.from({ length: watchers }, open));
+  // The apiserver's watch cache has registered the watches once their headers are back; a moment more.
+  await new Promise((r) => setTimeout(r, 300));
   const agent = new Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
   const create = (name) => new Promise((resolve, reject) => {
-    const req = request(base + namespace, { ...tls, agent, method: 'POST', checkServerIdentity: () => undefined,
-      headers: { ...headers, 'content-type': 'application/json' } }, (res) => {
+    const req = request(writer.base + namespace, { ...writer.tls, agent, method: 'POST', checkServerIdentity: () => undefined,
+      headers: { ...(writer.headers ?? {}), 'content-type': 'application/json' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c));
@@ -221,51 +233,78 @@ const namespace = '/api/v1/namespaces/default/configmaps';
     req.on('error', reject);
     req.end(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels: { run } } }));
   });
-  const samples = [];
+  const delays = [];
   const creates = [];
   for (let i = 0; i < events; i++) {
     const name = run + '-' + i;
-    const seen = new Promise((resolve) => waiting.set(name, resolve));
-    const started = performance.now();
+    const entry = { delays: [], started: 0 };
+    const seen = watchers === 0 ? undefined : new Promise((resolve) => (entry.seen = resolve));
+    pending.set(name, entry);
+    entry.started = performance.now();
     await create(name);
-    creates.push(performance.now() - started);
+    creates.push(performance.now() - entry.started);
     await seen;
-    samples.push(performance.now() - started);
+    pending.delete(name);
+    delays.push(...entry.delays);
   }
-  watch.destroy();
+  for (const req of opened) req.destroy();
   agent.destroy();
-  parentPort.postMessage({ samples, creates });
+  parentPort.postMessage({ delays, creates });
 })().catch((error) => parentPort.postMessage({ error: String(error) }));
 `;
 
+interface WatchSamples {
+  delays: number[];
+  creates: number[];
+}
+
 async function measureWatch(
-  endpoint: Endpoint,
+  watch: Endpoint,
+  writer: Endpoint,
+  watchers: number,
   run: string,
-): Promise<{ p50: number; p99: number; createP50: number }> {
+): Promise<WatchSamples> {
+  const endpoint = ({ base, tls, headers }: Endpoint) => ({ base, tls, headers });
   const worker = new Worker(WATCH_WORKER, {
     eval: true,
-    workerData: {
-      base: endpoint.base,
-      tls: endpoint.tls,
-      headers: endpoint.headers,
-      run,
-      events: WATCH_EVENTS,
-    },
+    workerData: { watch: endpoint(watch), writer: endpoint(writer), run, events: WATCH_EVENTS, watchers },
   });
   try {
-    const result = await new Promise<{ samples?: number[]; creates?: number[]; error?: string }>(
-      (resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      },
-    );
-    if (result.error || !result.samples) throw new Error(`${endpoint.name}: ${result.error ?? 'no samples'}`);
-    const sorted = result.samples.sort((a, b) => a - b);
-    const creates = (result.creates ?? []).sort((a, b) => a - b);
-    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), createP50: percentile(creates, 50) };
+    const result = await new Promise<Partial<WatchSamples> & { error?: string }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    if (result.error || !result.delays || !result.creates)
+      throw new Error(`${watch.name}: ${result.error ?? 'no samples'}`);
+    return { delays: result.delays, creates: result.creates };
   } finally {
     await worker.terminate();
   }
+}
+
+/**
+ * Rounds alternate between the endpoints (load drifts on the shared machine) after a warm-up
+ * round each (connections, the front door's paths compiled); samples pooled per endpoint.
+ */
+async function compareWatches(
+  pairs: readonly { watch: Endpoint; writer: Endpoint }[],
+  watchers: number,
+  tag: string,
+): Promise<WatchSamples[]> {
+  const pooled = pairs.map((): WatchSamples => ({ delays: [], creates: [] }));
+  for (let round = -1; round < ROUNDS; round++) {
+    for (const [i, { watch, writer }] of pairs.entries()) {
+      const m = await measureWatch(watch, writer, watchers, `${tag}-${i}-${round < 0 ? 'warmup' : round}`);
+      if (round < 0) continue;
+      pooled[i].delays.push(...m.delays);
+      pooled[i].creates.push(...m.creates);
+    }
+  }
+  for (const p of pooled) {
+    p.delays.sort((a, b) => a - b);
+    p.creates.sort((a, b) => a - b);
+  }
+  return pooled;
 }
 
 /**
@@ -496,33 +535,57 @@ export async function benchKube(): Promise<void> {
       }
     }
     if (PARTS.has('watch')) {
-      console.log(`kube watch (create → ADDED, ${WATCH_EVENTS} config maps):`);
-      // A warm-up round each way first (connections, the front door's create path compiled).
-      // And the apiserver as the front door reaches it (front-proxy certificate, X-Remote-* headers)
-      // without orca in between: what the apiserver's own handling of proxied requests costs.
+      // A watch's own latency: the same writer (straight to the apiserver) makes every change, and
+      // the watchers are reached directly or through the front door.
+      console.log(
+        `kube watch (create → ADDED at every watcher, ${WATCH_EVENTS} config maps per round, ${ROUNDS} alternating rounds; the creates go straight to the apiserver both ways):`,
+      );
+      for (const watchers of [1, 16]) {
+        const [viaDirect, viaFrontDoor] = await compareWatches(
+          [
+            { watch: direct, writer: direct },
+            { watch: frontDoor, writer: direct },
+          ],
+          watchers,
+          `watch${watchers}`,
+        );
+        const label = `${String(watchers).padStart(2)} watchers`;
+        for (const [name, m] of [
+          [direct.name, viaDirect],
+          [frontDoor.name, viaFrontDoor],
+        ] as const)
+          console.log(
+            `  ${label}  ${name.padEnd(18)} p50 ${fmt(percentile(m.delays, 50))}  p99 ${fmt(percentile(m.delays, 99))}`,
+          );
+        console.log(
+          `  ${label}  ratio front door / direct: p50 ${(percentile(viaFrontDoor.delays, 50) / percentile(viaDirect.delays, 50)).toFixed(2)}x  p99 ${(percentile(viaFrontDoor.delays, 99) / percentile(viaDirect.delays, 99)).toFixed(2)}x (goal within 1.3x)`,
+        );
+      }
+      // And a write's round trip (what the create itself costs through each way; no goal set): the
+      // apiserver reached as the front door reaches it (front-proxy certificate, X-Remote-* headers)
+      // without orca in between shows what the apiserver's handling of proxied requests costs.
       const proxied: Endpoint = {
         name: 'apiserver proxied',
         base: cluster.server,
         tls: { ca: cluster.ca.certPem, cert: cluster.frontProxy.certPem, key: cluster.frontProxy.keyPem },
         headers: { 'X-Remote-User': 'admin', 'X-Remote-Group': 'system:masters' },
       };
-      await measureWatch(direct, 'direct-warmup');
-      await measureWatch(proxied, 'proxied-warmup');
-      await measureWatch(frontDoor, 'frontdoor-warmup');
-      const watchDirect = await measureWatch(direct, 'direct');
-      const watchProxied = await measureWatch(proxied, 'proxied');
-      const watchFrontDoor = await measureWatch(frontDoor, 'frontdoor');
-      for (const [endpoint, figures] of [
-        [direct, watchDirect],
-        [proxied, watchProxied],
-        [frontDoor, watchFrontDoor],
-      ] as const) {
+      const writes = await compareWatches(
+        [direct, proxied, frontDoor].map((writer) => ({ watch: direct, writer })),
+        0,
+        'create',
+      );
+      console.log(`kube create (a config map's POST round trip, ${ROUNDS} alternating rounds):`);
+      for (const [endpoint, m] of [
+        [direct, writes[0]],
+        [proxied, writes[1]],
+        [frontDoor, writes[2]],
+      ] as const)
         console.log(
-          `  ${endpoint.name.padEnd(18)} p50 ${fmt(figures.p50)}  p99 ${fmt(figures.p99)}  (the create's own answer: p50 ${fmt(figures.createP50)})`,
+          `  ${endpoint.name.padEnd(18)} p50 ${fmt(percentile(m.creates, 50))}  p99 ${fmt(percentile(m.creates, 99))}`,
         );
-      }
       console.log(
-        `  ratio front door / direct: p50 ${(watchFrontDoor.p50 / watchDirect.p50).toFixed(2)}x  p99 ${(watchFrontDoor.p99 / watchDirect.p99).toFixed(2)}x (goal within 1.3x); front door / apiserver proxied: p50 ${(watchFrontDoor.p50 / watchProxied.p50).toFixed(2)}x`,
+        `  ratio front door / direct: p50 ${(percentile(writes[2].creates, 50) / percentile(writes[0].creates, 50)).toFixed(2)}x (a write request; the goal is set for lists and watches)`,
       );
     }
     if (!PARTS.has('webhook')) return;
