@@ -154,19 +154,19 @@ describe('KubeNodeSelector', () => {
     });
     const responseOf = async (body: unknown) =>
       ((await selector.review(body)) as { response: Record<string, unknown> }).response;
-    const refused = {
+    const refused = (what: string) => ({
       uid: 'u',
       allowed: false,
       status: {
         code: 403,
         reason: 'Forbidden',
-        message:
-          'user "bob" may not run Pod p on manager node "manager-one" (spec.nodeName): the UCP ' +
-          'scheduling configuration keeps their workloads off managers',
+        message: `user "bob" may not ${what}: the UCP scheduling configuration keeps their workloads off managers`,
       },
-    };
+    });
     // The manager's Kubernetes node name, as FakeNodeLoop names it (kubeNodeName).
-    expect(await responseOf(review('bob', on('manager-one')))).toEqual(refused);
+    expect(await responseOf(review('bob', on('manager-one')))).toEqual(
+      refused('run Pod p on manager node "manager-one" (spec.nodeName)'),
+    );
     expect(await responseOf(review('bob', onTemplate('manager-one')))).toMatchObject({
       allowed: false,
       status: { message: expect.stringContaining('Deployment d on manager node "manager-one"') },
@@ -194,17 +194,9 @@ describe('KubeNodeSelector', () => {
     });
     const bind = (user: string, node: string, kind?: string) =>
       review(user, binding(node, kind), { name: 'pending', subResource: 'binding' });
-    expect(await responseOf(bind('bob', 'manager-one'))).toEqual({
-      uid: 'u',
-      allowed: false,
-      status: {
-        code: 403,
-        reason: 'Forbidden',
-        message:
-          'user "bob" may not bind Pod pending to manager node "manager-one" (pods/binding): the UCP ' +
-          'scheduling configuration keeps their workloads off managers',
-      },
-    });
+    expect(await responseOf(bind('bob', 'manager-one'))).toEqual(
+      refused('bind Pod pending to manager node "manager-one" (pods/binding)'),
+    );
     expect(await responseOf(bind('bob', 'worker-one'))).toEqual({ uid: 'u', allowed: true });
     expect(await responseOf(bind('bob', 'manager-one', 'Pod'))).toEqual({ uid: 'u', allowed: true });
     expect(await responseOf(bind('ada', 'manager-one'))).toEqual({ uid: 'u', allowed: true });
