@@ -104,6 +104,16 @@ function mutable(object: KubeObject, operation: string | undefined): boolean {
   return operation === 'UPDATE' && object.kind !== 'Pod' && object.kind !== 'Job';
 }
 
+/** The JSONPatch that keeps a workload off managers, or undefined when it stays as it is. */
+function offManagersPatch(object: KubeObject): unknown[] | undefined {
+  const spec = podSpecOf(object) as { affinity?: unknown } | undefined;
+  if (!spec) return undefined;
+  const affinity = affinityOffManagers(spec.affinity);
+  if (!affinity) return undefined;
+  // `add` replaces a member that is there already (RFC 6902 §4.1): one operation either way.
+  return [{ op: 'add', path: `${podSpecPointer(object)}/affinity`, value: affinity }];
+}
+
 /** Kubernetes' own components: their pods (and the pods they make from templates) are not changed. */
 export function isSystemUser(user: string): boolean {
   if (user.startsWith(`${SERVICE_ACCOUNT_PREFIX}${KUBE_SYSTEM_NAMESPACE}:`)) return true;
@@ -145,26 +155,32 @@ export class KubeNodeSelector {
   }
 
   /**
-   * Why the request is refused: its pod spec names a manager node in `nodeName` for a user whose
-   * workloads may not run on managers. Undefined when it is admitted (to be patched or not).
+   * Whether the request's workload is to be kept off managers: a create (or a workload's update)
+   * outside kube-system by a user the scheduling configuration does not let on managers.
    */
-  async refusal(request: AdmissionRequest): Promise<string | undefined> {
-    const object = request.object;
-    if (!object || !mutable(object, request.operation)) return undefined;
-    if (request.namespace === KUBE_SYSTEM_NAMESPACE) return undefined;
+  private async keptOffManagers(request: AdmissionRequest, object: KubeObject): Promise<boolean> {
+    if (!mutable(object, request.operation)) return false;
+    if (request.namespace === KUBE_SYSTEM_NAMESPACE) return false;
+    const user = request.userInfo?.username ?? '';
+    if (isSystemUser(user)) return false;
+    const groups = Array.isArray(request.userInfo?.groups) ? request.userInfo.groups : [];
+    return !(await this.allowsManagerScheduling(user, groups));
+  }
+
+  /**
+   * Why a request kept off managers is refused: its pod spec names a manager node in `nodeName`,
+   * or its pods/binding targets one. Undefined when it is admitted (to be patched or not).
+   */
+  private async refusal(request: AdmissionRequest, object: KubeObject): Promise<string | undefined> {
     // A pods/binding (what the scheduler posts) places a pending pod on a node as nodeName would.
     const binding = request.subResource === 'binding' || object.kind === 'Binding';
     const nodeName = binding
       ? bindingTarget(object)
       : (podSpecOf(object) as { nodeName?: unknown } | undefined)?.nodeName;
     if (typeof nodeName !== 'string' || nodeName === '') return undefined;
-    const user = request.userInfo?.username ?? '';
-    if (isSystemUser(user)) return undefined;
-    const groups = Array.isArray(request.userInfo?.groups) ? request.userInfo.groups : [];
-    if (await this.allowsManagerScheduling(user, groups)) return undefined;
     if (!(await this.isManagerNode(nodeName))) return undefined;
     const name =
-      (binding ? request.name : undefined) ||
+      (binding && request.name) ||
       object.metadata?.name ||
       object.metadata?.generateName ||
       request.name ||
@@ -172,31 +188,17 @@ export class KubeNodeSelector {
     const how = binding
       ? `bind Pod ${name} to manager node "${nodeName}" (pods/binding)`
       : `run ${object.kind ?? 'workload'} ${name} on manager node "${nodeName}" (spec.nodeName)`;
-    return `user "${user}" may not ${how}: the UCP scheduling configuration keeps their workloads off managers`;
-  }
-
-  /** The JSONPatch for one admission request, or undefined when the object stays as it is. */
-  async patch(request: AdmissionRequest): Promise<unknown[] | undefined> {
-    const object = request.object;
-    if (!object || !mutable(object, request.operation)) return undefined;
-    if (request.namespace === KUBE_SYSTEM_NAMESPACE) return undefined;
-    const spec = podSpecOf(object) as { affinity?: unknown } | undefined;
-    if (!spec) return undefined;
-    const user = request.userInfo?.username ?? '';
-    if (isSystemUser(user)) return undefined;
-    const groups = Array.isArray(request.userInfo?.groups) ? request.userInfo.groups : [];
-    if (await this.allowsManagerScheduling(user, groups)) return undefined;
-    const affinity = affinityOffManagers(spec.affinity);
-    if (!affinity) return undefined;
-    // `add` replaces a member that is there already (RFC 6902 §4.1): one operation either way.
-    return [{ op: 'add', path: `${podSpecPointer(object)}/affinity`, value: affinity }];
+    return `user "${request.userInfo?.username ?? ''}" may not ${how}: the UCP scheduling configuration keeps their workloads off managers`;
   }
 
   /** The reply to one AdmissionReview; throws ReviewError (→ 400) for a malformed one. */
   async review(body: unknown): Promise<Record<string, unknown>> {
     const { apiVersion, request } = parseReview(body);
-    const refusal = await this.refusal(request);
-    const patch = refusal ? undefined : await this.patch(request);
+    // The object, when the request's workload is to be kept off managers.
+    const kept =
+      request.object && (await this.keptOffManagers(request, request.object)) ? request.object : undefined;
+    const refusal = kept ? await this.refusal(request, kept) : undefined;
+    const patch = kept && !refusal ? offManagersPatch(kept) : undefined;
     return {
       apiVersion,
       kind: 'AdmissionReview',
