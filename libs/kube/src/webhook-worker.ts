@@ -6,14 +6,12 @@
 // read-only view of the controller's store (PortStore), which also passes on every write the
 // controller makes, so a changed grant applies to the next review as on the controller's port.
 // The controller's port keeps serving the same paths (apiservers configured before still work).
+import { httpsUrl } from '@orca/cluster';
 import { serveStoreOverPort, type Store } from '@orca/store';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-
-/** orca's port for the webhooks (beside UCP's 12376-12388). */
-export const DEFAULT_WEBHOOK_PORT = 12389;
 
 export interface WebhookWorkerOptions {
   store: Store;
@@ -126,8 +124,7 @@ export class WebhookWorker {
 
   /** `https://host:port`, the base of the webhook URLs the apiserver is given. */
   get url(): string {
-    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `https://${host}:${this.port}`;
+    return httpsUrl(this.host, this.port);
   }
 
   async close(): Promise<void> {
