@@ -264,10 +264,9 @@ async function measureWatch(
   watchers: number,
   run: string,
 ): Promise<WatchSamples> {
-  const endpoint = ({ base, tls, headers }: Endpoint) => ({ base, tls, headers });
   const worker = new Worker(WATCH_WORKER, {
     eval: true,
-    workerData: { watch: endpoint(watch), writer: endpoint(writer), run, events: WATCH_EVENTS, watchers },
+    workerData: { watch, writer, run, events: WATCH_EVENTS, watchers },
   });
   try {
     const result = await new Promise<Partial<WatchSamples> & { error?: string }>((resolve, reject) => {
