@@ -377,6 +377,7 @@ describe('docker login, networks, import and implicit volumes through the Docker
     await ok(owner, ['network', 'disconnect', 'volly-bridge', 'volly-attach']);
     await ok(owner, ['rm', '-f', 'volly-attach']);
     await ok(admin, ['rm', '-f', 'fd-attach']);
+    await onEngine(worker, ['network', 'rm', 'fd-bridge', 'volly-bridge']);
   });
 
   it('creates the named volumes docker run mounts with the caller labels first, or refuses', async () => {

@@ -1,5 +1,8 @@
 // Real Docker Engines for tests: each dockerd on its own temp dirs and socket, no bridge, no iptables
 // (DESIGN.md "Real components in tests"; toolchain.md). Swarms advertise 127.0.0.<index+1> only.
+// Each daemon takes its networks' subnets from its own pool (10.<128+index>.0.0/16): the Linux
+// bridges of a killed daemon outlive it in the host's namespace, and with one shared pool they
+// used up every subnet after some runs; with one pool per index they are found and removed.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   createWriteStream,
@@ -58,6 +61,8 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
   installExitHook();
   const address = `127.0.0.${opts.index + 1}`;
+  const pool = addressPool(opts.index);
+  removeBridgesLeftIn(pool);
   // Short path: the containerd socket lives under exec-root and unix socket paths are limited to 108 bytes.
   const dir = mkdtempSync(
     opts.baseDir ? join(opts.baseDir, `d${opts.index}-`) : `/tmp/orca-dockerd-${opts.index}-`,
@@ -82,6 +87,8 @@ export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
       '--pidfile',
       join(dir, 'docker.pid'),
       '--bridge=none',
+      '--default-address-pool',
+      `base=${pool.base},size=24`,
       '--iptables=false',
       '--ip-masq=false',
     ],
@@ -111,6 +118,7 @@ export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
       await cleanUpEngine(engine).catch(() => undefined);
       await killDaemon(child, () => exited);
       killLeftovers(dir);
+      removeBridgesLeftIn(pool);
       unmountUnder(dir);
       rmSync(dir, { recursive: true, force: true });
       for (const certDir of certDirs) rmSync(certDir, { recursive: true, force: true });
@@ -167,6 +175,42 @@ function killLeftovers(dir: string): void {
         // already gone
       }
     }
+  }
+}
+
+interface AddressPool {
+  base: string;
+  /** The first two octets every subnet of the pool starts with, e.g. "10.148." */
+  prefix: string;
+}
+
+function addressPool(index: number): AddressPool {
+  if (!Number.isInteger(index) || index < 0 || index > 127)
+    throw new Error(`dockerd index ${index} is not 0..127`);
+  const prefix = `10.${128 + index}.`;
+  return { base: `${prefix}0.0/16`, prefix };
+}
+
+/** Deletes the bridges with an address in pool while no dockerd uses that pool (two tests may share an
+ *  index when they never join a swarm). docker_gwbridge is left alone: every swarm daemon on the host
+ *  shares it, whichever pool it came from. */
+function removeBridgesLeftIn(pool: AddressPool): void {
+  const flag = `base=${pool.base},`;
+  const inUse = readdirSync('/proc').some(
+    (entry) =>
+      /^\d+$/.test(entry) &&
+      safeRead(`/proc/${entry}/cmdline`)
+        .split('\0')
+        .some((arg) => arg.startsWith(flag)),
+  );
+  if (inUse) return;
+  const listed = spawnSync('ip', ['-j', '-4', 'addr', 'show', 'type', 'bridge'], { encoding: 'utf8' });
+  if (listed.status !== 0) return;
+  const bridges = JSON.parse(listed.stdout || '[]') as { ifname: string; addr_info?: { local: string }[] }[];
+  for (const bridge of bridges) {
+    if (bridge.ifname === 'docker_gwbridge') continue;
+    if ((bridge.addr_info ?? []).some((a) => a.local.startsWith(pool.prefix)))
+      spawnSync('ip', ['link', 'delete', bridge.ifname], { stdio: 'ignore' });
   }
 }
 
