@@ -1,8 +1,9 @@
 // Real Docker Engines for tests: each dockerd on its own temp dirs and socket, no bridge, no iptables
 // (DESIGN.md "Real components in tests"; toolchain.md). Swarms advertise 127.0.0.<index+1> only.
-// Each daemon takes its networks' subnets from its own pool (10.<128+index>.0.0/16): the Linux
-// bridges of a killed daemon outlive it in the host's namespace, and with one shared pool they
-// used up every subnet after some runs; with one pool per index they are found and removed.
+// Each daemon takes its bridge networks' subnets from its own /22 of 198.18.0.0/15 (RFC 2544's
+// benchmarking range: nothing this machine talks to can be in it, unlike the private ranges of
+// Docker's default pools, where the DNS server is). The Linux bridges of a killed daemon outlive
+// it in the host's namespace; with one pool per index they are found and removed.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   createWriteStream,
@@ -88,7 +89,7 @@ export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
       join(dir, 'docker.pid'),
       '--bridge=none',
       '--default-address-pool',
-      `base=${pool.base},size=24`,
+      `base=${pool.base},size=26`,
       '--iptables=false',
       '--ip-masq=false',
     ],
@@ -179,16 +180,31 @@ function killLeftovers(dir: string): void {
 }
 
 interface AddressPool {
+  /** CIDR, e.g. 198.18.4.0/22 */
   base: string;
-  /** The first two octets every subnet of the pool starts with, e.g. "10.148." */
-  prefix: string;
+  contains(address: string): boolean;
 }
 
+/** Index i's /22 of 198.18.0.0/15: sixteen /26 networks per daemon. */
 function addressPool(index: number): AddressPool {
   if (!Number.isInteger(index) || index < 0 || index > 127)
     throw new Error(`dockerd index ${index} is not 0..127`);
-  const prefix = `10.${128 + index}.`;
-  return { base: `${prefix}0.0/16`, prefix };
+  const first = ipv4ToNumber('198.18.0.0') + index * 1024;
+  return {
+    base: `${numberToIpv4(first)}/22`,
+    contains: (address) => {
+      const n = ipv4ToNumber(address);
+      return n >= first && n < first + 1024;
+    },
+  };
+}
+
+function ipv4ToNumber(address: string): number {
+  return address.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+}
+
+function numberToIpv4(n: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
 }
 
 /** Deletes the bridges with an address in pool while no dockerd uses that pool (two tests may share an
@@ -209,7 +225,7 @@ function removeBridgesLeftIn(pool: AddressPool): void {
   const bridges = JSON.parse(listed.stdout || '[]') as { ifname: string; addr_info?: { local: string }[] }[];
   for (const bridge of bridges) {
     if (bridge.ifname === 'docker_gwbridge') continue;
-    if ((bridge.addr_info ?? []).some((a) => a.local.startsWith(pool.prefix)))
+    if ((bridge.addr_info ?? []).some((a) => pool.contains(a.local)))
       spawnSync('ip', ['link', 'delete', bridge.ifname], { stdio: 'ignore' });
   }
 }
