@@ -166,17 +166,21 @@ async function killDaemon(child: ChildProcess, exited: () => boolean): Promise<v
 
 /** containerd and shims that outlived a killed dockerd: found by our unique dir in their argv, killed by pid. */
 function killLeftovers(dir: string): void {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = safeRead(`/proc/${entry}/cmdline`);
-    if (cmdline.includes(dir)) {
-      try {
-        process.kill(Number(entry), 'SIGKILL');
-      } catch {
-        // already gone
-      }
+  for (const pid of processesWith((arg) => arg.includes(dir))) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
     }
   }
+}
+
+/** The pids of the processes with an argument that matches. */
+function processesWith(matches: (arg: string) => boolean): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => safeRead(`/proc/${entry}/cmdline`).split('\0').some(matches))
+    .map(Number);
 }
 
 interface AddressPool {
@@ -212,13 +216,7 @@ function numberToIpv4(n: number): string {
  *  shares it, whichever pool it came from. */
 function removeBridgesLeftIn(pool: AddressPool): void {
   const flag = `base=${pool.base},`;
-  const inUse = readdirSync('/proc').some(
-    (entry) =>
-      /^\d+$/.test(entry) &&
-      safeRead(`/proc/${entry}/cmdline`)
-        .split('\0')
-        .some((arg) => arg.startsWith(flag)),
-  );
+  const inUse = processesWith((arg) => arg.startsWith(flag)).length > 0;
   if (inUse) return;
   const listed = spawnSync('ip', ['-j', '-4', 'addr', 'show', 'type', 'bridge'], { encoding: 'utf8' });
   if (listed.status !== 0) return;
