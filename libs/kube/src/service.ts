@@ -211,7 +211,7 @@ export class KubeService {
         tls: {
           key: String(key),
           cert: String(cert),
-          ca: (ca === undefined ? [] : Array.isArray(ca) ? ca : [ca]).map(String),
+          ca: [ca ?? []].flat().map(String),
         },
         authorization: this.options.authorization,
         trustedCaller: (pem) => this.options.trustedWebhookCaller(pem),
